@@ -1,0 +1,70 @@
+//! Property tests of phone, e-mail and money parsing.
+
+use proptest::prelude::*;
+use rassylka_model::{EmailAddress, Money, PhoneNumber};
+
+fn separators() -> impl Strategy<Value = String> {
+    prop::sample::select(vec!["", " ", "-", "\u{a0}", "."]).prop_map(str::to_owned)
+}
+
+proptest! {
+    #[test]
+    fn any_written_form_of_a_russian_number_normalises_to_the_same(
+        first in 3u8..=9,
+        rest in prop::collection::vec(0u8..=9, 9),
+        prefix in prop::sample::select(vec!["8", "7", "+7", "+7 ", ""]),
+        seps in prop::collection::vec(separators(), 10),
+        parens in any::<bool>(),
+    ) {
+        let digits: Vec<u8> = std::iter::once(first).chain(rest).collect();
+        let canonical = format!("+7{}", digits.iter().map(|d| char::from(b'0' + d)).collect::<String>());
+        let mut written = String::from(prefix);
+        for (i, d) in digits.iter().enumerate() {
+            if parens && i == 0 { written.push('('); }
+            written.push(char::from(b'0' + d));
+            if parens && i == 2 { written.push(')'); }
+            written.push_str(&seps[i]);
+        }
+        let phone = PhoneNumber::parse(&written).unwrap();
+        prop_assert_eq!(phone.as_str(), canonical.as_str());
+        // Normalising is idempotent.
+        prop_assert_eq!(PhoneNumber::parse(phone.as_str()).unwrap(), phone);
+    }
+
+    #[test]
+    fn phone_parsing_never_panics_and_yields_e164(input in "\\PC{0,24}") {
+        if let Ok(phone) = PhoneNumber::parse(&input) {
+            let s = phone.as_str();
+            prop_assert!(s.starts_with('+'));
+            prop_assert!(s[1..].bytes().all(|b| b.is_ascii_digit()));
+            prop_assert!((9..=16).contains(&s.len()));
+        }
+    }
+
+    #[test]
+    fn valid_addresses_are_accepted_and_round_trip(
+        local in "[a-z0-9]{1,10}([._+-][a-z0-9]{1,8}){0,2}",
+        domain in "[a-z0-9]{1,12}(-[a-z0-9]{1,5})?\\.[a-z]{2,6}",
+    ) {
+        let text = format!("{local}@{domain}");
+        let email = EmailAddress::parse(&text).unwrap();
+        prop_assert_eq!(email.as_str(), text.as_str());
+        prop_assert_eq!(EmailAddress::parse(email.as_str()).unwrap(), email);
+    }
+
+    #[test]
+    fn email_parsing_never_panics_and_accepted_ones_have_no_spaces(input in "\\PC{0,40}") {
+        if let Ok(email) = EmailAddress::parse(&input) {
+            prop_assert!(!email.as_str().contains(char::is_whitespace));
+            prop_assert_eq!(email.as_str().matches('@').count(), 1);
+        }
+    }
+
+    #[test]
+    fn money_from_json_number_equals_money_from_its_text(units in -10_000_000i64..10_000_000, cents in 0u32..100) {
+        let text = format!("{units}.{cents:02}");
+        let from_number: Money = serde_json::from_str(&text).unwrap();
+        let from_string: Money = serde_json::from_str(&format!("\"{text}\"")).unwrap();
+        prop_assert_eq!(from_number, from_string);
+    }
+}
