@@ -1,0 +1,227 @@
+use std::fmt::{self, Write as _};
+use std::str::FromStr;
+
+use chrono::{Datelike, NaiveDate};
+use rust_decimal::{Decimal, RoundingStrategy};
+
+use crate::TemplateError;
+
+/// Where a rendered text goes, which decides how substituted values are escaped. The template's
+/// own text is never escaped: its author wrote the markup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum OutputFormat {
+    /// SMS, VK, plain e-mail: no escaping.
+    #[default]
+    Plain,
+    /// HTML e-mail: `& < > " '` become `&amp; &lt; &gt; &quot; &#39;`.
+    Html,
+    /// Telegram `parse_mode=HTML`: `& < >`.
+    TelegramHtml,
+    /// Telegram `parse_mode=MarkdownV2`: `\` before each of ``_*[]()~`>#+-=|{}.!`` and `\`.
+    MarkdownV2,
+}
+
+impl FromStr for OutputFormat {
+    type Err = TemplateError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "plain" => Ok(OutputFormat::Plain),
+            "html" => Ok(OutputFormat::Html),
+            "telegram-html" => Ok(OutputFormat::TelegramHtml),
+            "markdown-v2" => Ok(OutputFormat::MarkdownV2),
+            other => Err(TemplateError::UnknownFormat(other.to_owned())),
+        }
+    }
+}
+
+const fn table(special: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < special.len() {
+        t[special[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+static HTML: [bool; 256] = table(b"&<>\"'");
+static TELEGRAM_HTML: [bool; 256] = table(b"&<>");
+static MARKDOWN_V2: [bool; 256] = table(b"_*[]()~`>#+-=|{}.!\\");
+
+impl OutputFormat {
+    /// Appends `value` to `out`, escaped for this format.
+    pub fn escape_into(self, value: &str, out: &mut String) {
+        let special = match self {
+            OutputFormat::Plain => return out.push_str(value),
+            OutputFormat::Html => &HTML,
+            OutputFormat::TelegramHtml => &TELEGRAM_HTML,
+            OutputFormat::MarkdownV2 => &MARKDOWN_V2,
+        };
+        let bytes = value.as_bytes();
+        let mut from = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            if special[b as usize] {
+                // Specials are ASCII, so `i` is a char boundary.
+                out.push_str(&value[from..i]);
+                match (self, b) {
+                    (OutputFormat::MarkdownV2, _) => {
+                        out.push('\\');
+                        out.push(b as char);
+                    }
+                    (_, b'&') => out.push_str("&amp;"),
+                    (_, b'<') => out.push_str("&lt;"),
+                    (_, b'>') => out.push_str("&gt;"),
+                    (_, b'"') => out.push_str("&quot;"),
+                    _ => out.push_str("&#39;"),
+                }
+                from = i + 1;
+            }
+        }
+        out.push_str(&value[from..]);
+    }
+}
+
+/// How dates print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateStyle {
+    /// `06.12.2026` with the given separator (the default is `.`).
+    DayMonthYear(char),
+    /// `2026-12-06`.
+    Iso,
+}
+
+/// How money and bonus amounts print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MoneyStyle {
+    /// Between groups of thousands: a plain space by default (SMS-safe, unlike U+00A0).
+    pub group_separator: Option<char>,
+    /// Before the fraction: `,` by default.
+    pub decimal_separator: char,
+    /// Print whole amounts without the fraction (`1 500` rather than `1 500,00`).
+    pub omit_zero_fraction: bool,
+}
+
+/// Formatting choices for typed values; [`Formatting::default`] is the Russian convention of the
+/// specification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Formatting {
+    /// Dates.
+    pub date: DateStyle,
+    /// Money and bonuses.
+    pub money: MoneyStyle,
+    /// Salutation for a man, a woman, and an unknown gender.
+    pub salutation: [String; 3],
+}
+
+impl Default for Formatting {
+    fn default() -> Self {
+        Formatting {
+            date: DateStyle::DayMonthYear('.'),
+            money: MoneyStyle {
+                group_separator: Some(' '),
+                decimal_separator: ',',
+                omit_zero_fraction: true,
+            },
+            salutation: [
+                "Уважаемый".into(),
+                "Уважаемая".into(),
+                "Уважаемый(ая)".into(),
+            ],
+        }
+    }
+}
+
+/// A fixed buffer for one formatted number or date, so rendering needs no heap.
+pub(crate) struct StackText {
+    buf: [u8; 80],
+    len: usize,
+}
+
+impl StackText {
+    pub(crate) fn new() -> Self {
+        StackText {
+            buf: [0; 80],
+            len: 0,
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Only whole `&str`s are ever copied in, so the bytes are UTF-8.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        if end > self.buf.len() {
+            return Err(fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+impl Formatting {
+    pub(crate) fn write_date(&self, date: NaiveDate, out: &mut StackText) {
+        let (y, m, d) = (date.year(), date.month(), date.day());
+        let _ = match self.date {
+            DateStyle::DayMonthYear(sep) => write!(out, "{d:02}{sep}{m:02}{sep}{y:04}"),
+            DateStyle::Iso => write!(out, "{y:04}-{m:02}-{d:02}"),
+        };
+    }
+
+    pub(crate) fn write_money(&self, value: Decimal, out: &mut StackText) {
+        let rounded = value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+        let scale = rounded.scale();
+        // Rounded to at most two places, the mantissa in cents is exact.
+        let cents =
+            rounded.mantissa().unsigned_abs() * if scale == 2 { 1 } else { 10u128.pow(2 - scale) };
+        let (whole, fraction) = (cents / 100, cents % 100);
+        if rounded.is_sign_negative() && cents != 0 {
+            let _ = out.write_char('-');
+        }
+        let mut digits = [0u8; 40];
+        let mut n = 0;
+        let mut rest = whole;
+        loop {
+            digits[n] = b'0' + (rest % 10) as u8;
+            n += 1;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        for i in (0..n).rev() {
+            let _ = out.write_char(digits[i] as char);
+            if i > 0
+                && i % 3 == 0
+                && let Some(sep) = self.money.group_separator
+            {
+                let _ = out.write_char(sep);
+            }
+        }
+        if fraction != 0 || !self.money.omit_zero_fraction {
+            let _ = write!(out, "{}{fraction:02}", self.money.decimal_separator);
+        }
+    }
+}
+
+/// Reads `YYYY-MM-DD` (optionally followed by a time, which is ignored) without allocating.
+pub(crate) fn parse_iso_date(text: &str) -> Option<NaiveDate> {
+    let b = text.trim().as_bytes();
+    if b.len() < 10
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || (b.len() > 10 && b[10] != b'T' && b[10] != b' ')
+    {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        b[range].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)
+}
