@@ -19,3 +19,62 @@ pub const SAMPLE_RECIPIENTS_JSONL: &str = include_str!("../examples/data/recipie
 pub fn sample_recipients() -> Result<Vec<Recipient>, ModelError> {
     read_jsonl(SAMPLE_RECIPIENTS_JSONL.as_bytes()).collect()
 }
+
+/// An error of an example binary: bad input exits 2, anything else 1 (SPEC §8).
+#[derive(Debug)]
+pub enum CliError {
+    /// The user's input is wrong: arguments, files, JSON, templates.
+    BadInput(String),
+    /// Something else failed.
+    Failed(String),
+}
+
+impl CliError {
+    /// Bad input, from anything printable.
+    pub fn bad(message: impl std::fmt::Display) -> Self {
+        CliError::BadInput(message.to_string())
+    }
+
+    /// Another failure, from anything printable.
+    pub fn failed(message: impl std::fmt::Display) -> Self {
+        CliError::Failed(message.to_string())
+    }
+
+    /// Prints the message to stderr and gives the exit code.
+    pub fn report(self) -> std::process::ExitCode {
+        match self {
+            CliError::BadInput(message) => {
+                eprintln!("error: {message}");
+                std::process::ExitCode::from(2)
+            }
+            CliError::Failed(message) => {
+                eprintln!("error: {message}");
+                std::process::ExitCode::from(1)
+            }
+        }
+    }
+
+    /// Reports an argument error of clap: help and version exit 0, mistakes exit 2.
+    pub fn from_clap(error: clap::Error) -> std::process::ExitCode {
+        let code = if error.use_stderr() { 2 } else { 0 };
+        let _ = error.print();
+        std::process::ExitCode::from(code)
+    }
+}
+
+/// Reads a template file, dropping one trailing line break that editors add, so that the
+/// binaries' «text and one newline» output does not end in a blank line.
+///
+/// # Errors
+/// [`CliError::BadInput`] naming the file when it cannot be read.
+pub fn read_template_file(path: &std::path::Path) -> Result<String, CliError> {
+    let mut text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::bad(format!("{}: {e}", path.display())))?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(text)
+}

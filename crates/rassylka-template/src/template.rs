@@ -30,6 +30,9 @@ pub struct CompileOptions {
     /// Custom names (`fields` keys, mailing values) that are valid tags in every dialect. A tag
     /// also matches a name when its lower-case form does (`[PROMO_CODE]` → `promo_code`).
     pub fields: BTreeSet<String>,
+    /// Read every well-formed tag the dialect does not know as a custom field of that name,
+    /// so nothing is unknown (for tools such as converters that cannot know the fields).
+    pub any_field: bool,
 }
 
 impl CompileOptions {
@@ -39,6 +42,12 @@ impl CompileOptions {
             mode: Mode::Lenient,
             ..CompileOptions::default()
         }
+    }
+
+    /// Accepts every well-formed tag, reading unknown ones as custom fields.
+    pub fn accept_any_field(mut self) -> Self {
+        self.any_field = true;
+        self
     }
 
     /// Adds custom field names.
@@ -402,7 +411,10 @@ impl Template {
                 }
             }
         }
-        let lenient = CompileOptions::lenient().with_fields(self.options.fields.iter().cloned());
+        let lenient = CompileOptions {
+            mode: Mode::Lenient,
+            ..self.options.clone()
+        };
         let (reread, _) = Template::parse(&out, to, &lenient);
         let strict = self.options.mode == Mode::Strict;
         if let Some(offset) = first_difference(self, &reread, strict) {
@@ -511,10 +523,10 @@ fn resolve(dialect: &Dialect, options: &CompileOptions, name: &str) -> Option<Ta
             return Some(Target::Field(name.to_owned()));
         }
         let lower = name.to_lowercase();
-        options
-            .fields
-            .contains(&lower)
-            .then_some(Target::Field(lower))
+        if options.fields.contains(&lower) {
+            return Some(Target::Field(lower));
+        }
+        options.any_field.then(|| Target::Field(name.to_owned()))
     })
 }
 
