@@ -133,21 +133,46 @@ impl Default for Formatting {
 
 /// A fixed buffer for one formatted number or date, so rendering needs no heap.
 pub(crate) struct StackText {
-    buf: [u8; 80],
+    buf: [u8; 64],
     len: usize,
 }
 
 impl StackText {
     pub(crate) fn new() -> Self {
         StackText {
-            buf: [0; 80],
+            buf: [0; 64],
             len: 0,
         }
     }
 
     pub(crate) fn as_str(&self) -> &str {
-        // Only whole `&str`s are ever copied in, so the bytes are UTF-8.
+        // Only whole `&str`s and ASCII bytes are ever copied in, so the bytes are UTF-8.
         std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+
+    fn push_char(&mut self, c: char) {
+        let mut utf8 = [0; 4];
+        let _ = fmt::Write::write_str(self, c.encode_utf8(&mut utf8));
+    }
+
+    /// Appends `value` with at least `width` digits.
+    fn push_digits(&mut self, mut value: u64, width: usize) {
+        let mut digits = [b'0'; 20];
+        let mut n = 0;
+        while value > 0 || n < width.max(1) {
+            digits[n] = b'0' + (value % 10) as u8;
+            value /= 10;
+            n += 1;
+        }
+        if self.len + n <= self.buf.len() {
+            for (slot, digit) in self.buf[self.len..self.len + n]
+                .iter_mut()
+                .zip(digits[..n].iter().rev())
+            {
+                *slot = *digit;
+            }
+            self.len += n;
+        }
     }
 }
 
@@ -165,45 +190,72 @@ impl fmt::Write for StackText {
 
 impl Formatting {
     pub(crate) fn write_date(&self, date: NaiveDate, out: &mut StackText) {
-        let (y, m, d) = (date.year(), date.month(), date.day());
-        let _ = match self.date {
-            DateStyle::DayMonthYear(sep) => write!(out, "{d:02}{sep}{m:02}{sep}{y:04}"),
-            DateStyle::Iso => write!(out, "{y:04}-{m:02}-{d:02}"),
-        };
+        let (y, m, d) = (date.year(), u64::from(date.month()), u64::from(date.day()));
+        // Years before 1 CE do not occur in mailings; print them plainly rather than padded.
+        let year = u64::from(y.unsigned_abs());
+        if y < 0 {
+            out.push_char('-');
+        }
+        match self.date {
+            DateStyle::DayMonthYear(sep) => {
+                out.push_digits(d, 2);
+                out.push_char(sep);
+                out.push_digits(m, 2);
+                out.push_char(sep);
+                out.push_digits(year, 4);
+            }
+            DateStyle::Iso => {
+                out.push_digits(year, 4);
+                out.push_char('-');
+                out.push_digits(m, 2);
+                out.push_char('-');
+                out.push_digits(d, 2);
+            }
+        }
     }
 
     pub(crate) fn write_money(&self, value: Decimal, out: &mut StackText) {
-        let rounded = value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-        let scale = rounded.scale();
-        // Rounded to at most two places, the mantissa in cents is exact.
-        let cents =
-            rounded.mantissa().unsigned_abs() * if scale == 2 { 1 } else { 10u128.pow(2 - scale) };
+        let (mantissa, scale) = (value.mantissa().unsigned_abs(), value.scale());
+        // Amounts with at most two decimals need no rounding: the common case.
+        let cents = if scale <= 2 {
+            mantissa.checked_mul(10u128.pow(2 - scale))
+        } else {
+            let rounded = value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+            rounded
+                .mantissa()
+                .unsigned_abs()
+                .checked_mul(10u128.pow(2 - rounded.scale().min(2)))
+        };
+        let Some(cents) = cents.and_then(|c| u64::try_from(c).ok()) else {
+            // Beyond 10^17 a plain decimal is still right, if ungrouped.
+            let _ = write!(out, "{}", value.round_dp(2));
+            return;
+        };
         let (whole, fraction) = (cents / 100, cents % 100);
-        if rounded.is_sign_negative() && cents != 0 {
-            let _ = out.write_char('-');
+        if value.is_sign_negative() && cents != 0 {
+            out.push_char('-');
         }
-        let mut digits = [0u8; 40];
-        let mut n = 0;
-        let mut rest = whole;
-        loop {
-            digits[n] = b'0' + (rest % 10) as u8;
-            n += 1;
-            rest /= 10;
-            if rest == 0 {
-                break;
+        match self.money.group_separator {
+            Some(sep) if whole >= 1000 => {
+                let mut groups = [0u64; 7];
+                let mut n = 0;
+                let mut rest = whole;
+                while rest > 0 {
+                    groups[n] = rest % 1000;
+                    rest /= 1000;
+                    n += 1;
+                }
+                out.push_digits(groups[n - 1], 1);
+                for group in groups[..n - 1].iter().rev() {
+                    out.push_char(sep);
+                    out.push_digits(*group, 3);
+                }
             }
-        }
-        for i in (0..n).rev() {
-            let _ = out.write_char(digits[i] as char);
-            if i > 0
-                && i % 3 == 0
-                && let Some(sep) = self.money.group_separator
-            {
-                let _ = out.write_char(sep);
-            }
+            _ => out.push_digits(whole, 1),
         }
         if fraction != 0 || !self.money.omit_zero_fraction {
-            let _ = write!(out, "{}{fraction:02}", self.money.decimal_separator);
+            out.push_char(self.money.decimal_separator);
+            out.push_digits(fraction, 2);
         }
     }
 }

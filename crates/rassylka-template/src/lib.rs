@@ -67,6 +67,7 @@ mod context;
 mod dialect;
 mod error;
 mod format;
+mod prepared;
 mod template;
 mod variable;
 
@@ -74,5 +75,6 @@ pub use context::{Context, Value, Values};
 pub use dialect::{BuiltinDialect, Dialect};
 pub use error::{TemplateError, UnknownPlaceholder};
 pub use format::{DateStyle, Formatting, MoneyStyle, OutputFormat};
+pub use prepared::PreparedTemplate;
 pub use template::{CompileOptions, Mode, Placeholder, Rendered, Template};
 pub use variable::{Target, Variable};

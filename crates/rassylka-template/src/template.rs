@@ -93,17 +93,22 @@ impl Rendered {
 }
 
 #[derive(Debug, Clone)]
-enum Source {
+pub(crate) enum Source {
     Variable(Variable),
     Field(Box<str>),
 }
 
 #[derive(Debug, Clone)]
-enum Part {
+pub(crate) enum Part {
     Literal(Box<str>),
     Slot {
         source: Source,
         fallback: Option<Box<str>>,
+        /// Index into [`Template::placeholders`].
+        index: usize,
+        /// Whether the mailing's values may hold this name; cleared by
+        /// [`Template::prepare`] when they cannot, to skip the lookup.
+        consult_values: bool,
     },
 }
 
@@ -288,6 +293,8 @@ impl Template {
                     Target::Field(f) => Source::Field(f.as_str().into()),
                 },
                 fallback: fallback.as_deref().map(Into::into),
+                index: template.placeholders.len(),
+                consult_values: true,
             });
             template.spans.push(at..tag.end);
             template.placeholders.push(Placeholder {
@@ -334,30 +341,22 @@ impl Template {
     }
 
     /// Appends the rendered text to `out` (which is not cleared) and reports missing values.
+    ///
+    /// For many recipients of one mailing, [`Template::prepare`] once and render the
+    /// [`PreparedTemplate`](crate::PreparedTemplate): it folds the mailing's constants in.
     pub fn render_into(
         &self,
         ctx: &Context<'_>,
         format: OutputFormat,
         out: &mut String,
     ) -> Rendered {
-        out.reserve(self.literal_len + 16 * self.placeholders.len());
-        let mut report = Rendered::default();
-        for part in &self.parts {
-            match part {
-                Part::Literal(text) => out.push_str(text),
-                Part::Slot { source, fallback } => match resolve_value(source, ctx) {
-                    Some(value) => write_value(value, source, ctx, format, out),
-                    None => match fallback {
-                        Some(text) => {
-                            report.fallbacks += 1;
-                            out.push_str(text);
-                        }
-                        None => report.missing += 1,
-                    },
-                },
-            }
-        }
-        report
+        render_parts(
+            &self.parts,
+            self.literal_len + 16 * self.placeholders.len(),
+            ctx,
+            format,
+            out,
+        )
     }
 
     /// Renders into a new string.
@@ -376,12 +375,15 @@ impl Template {
         self.parts
             .iter()
             .filter_map(|part| match part {
-                Part::Slot { source, .. } => Some(source),
+                Part::Slot { source, index, .. } => Some((source, *index)),
                 Part::Literal(_) => None,
             })
-            .zip(&self.placeholders)
-            .filter(|(source, _)| resolve_value(source, ctx).is_none())
-            .map(|(_, placeholder)| placeholder)
+            .filter(|(source, _)| resolve_value(source, true, ctx).is_none())
+            .filter_map(|(_, index)| self.placeholders.get(index))
+    }
+
+    pub(crate) fn parts(&self) -> &[Part] {
+        &self.parts
     }
 
     /// Writes the template in another dialect; see [`crate::convert`].
@@ -437,6 +439,39 @@ impl Template {
     }
 }
 
+/// The render loop shared by [`Template`] and [`crate::PreparedTemplate`].
+pub(crate) fn render_parts(
+    parts: &[Part],
+    expected_len: usize,
+    ctx: &Context<'_>,
+    format: OutputFormat,
+    out: &mut String,
+) -> Rendered {
+    out.reserve(expected_len);
+    let mut report = Rendered::default();
+    for part in parts {
+        match part {
+            Part::Literal(text) => out.push_str(text),
+            Part::Slot {
+                source,
+                fallback,
+                consult_values,
+                ..
+            } => match resolve_value(source, *consult_values, ctx) {
+                Some(value) => write_value(value, source, ctx, format, out),
+                None => match fallback {
+                    Some(text) => {
+                        report.fallbacks += 1;
+                        out.push_str(text);
+                    }
+                    None => report.missing += 1,
+                },
+            },
+        }
+    }
+    report
+}
+
 /// The output offset of the first place where `reread` (the converted text compiled again)
 /// differs from `original`, if any.
 fn first_difference(original: &Template, reread: &Template, strict: bool) -> Option<usize> {
@@ -455,10 +490,12 @@ fn first_difference(original: &Template, reread: &Template, strict: bool) -> Opt
                         Part::Slot {
                             source: sa,
                             fallback: fa,
+                            ..
                         },
                         Part::Slot {
                             source: sb2,
                             fallback: fb,
+                            ..
                         },
                     ) => same_source(sa, sb2) && fa == fb,
                     _ => false,
@@ -541,7 +578,7 @@ fn nearest<'a>(dialect: &'a Dialect, options: &'a CompileOptions, name: &str) ->
 
 /// A value found for a placeholder, before formatting.
 #[derive(Clone, Copy)]
-enum Found<'a> {
+pub(crate) enum Found<'a> {
     Text(&'a str),
     Money(Decimal),
     Date(NaiveDate),
@@ -551,10 +588,17 @@ enum Found<'a> {
 }
 
 fn non_blank(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|s| !s.is_empty())
+    value
+        .as_deref()
+        .map(str::trim_ascii)
+        .filter(|s| !s.is_empty())
 }
 
-fn resolve_value<'a>(source: &'a Source, ctx: &Context<'a>) -> Option<Found<'a>> {
+pub(crate) fn resolve_value<'a>(
+    source: &'a Source,
+    consult_values: bool,
+    ctx: &Context<'a>,
+) -> Option<Found<'a>> {
     let r = ctx.recipient;
     let (variable, name) = match source {
         Source::Variable(v) => (Some(*v), v.name()),
@@ -576,7 +620,8 @@ fn resolve_value<'a>(source: &'a Source, ctx: &Context<'a>) -> Option<Found<'a>>
     if profile.is_some() {
         return profile;
     }
-    if !ctx.values.is_empty()
+    if consult_values
+        && !ctx.values.is_empty()
         && let Some(value) = ctx.values.get(name)
     {
         return match value {
@@ -604,7 +649,7 @@ fn resolve_value<'a>(source: &'a Source, ctx: &Context<'a>) -> Option<Found<'a>>
     }
 }
 
-fn write_value(
+pub(crate) fn write_value(
     found: Found<'_>,
     source: &Source,
     ctx: &Context<'_>,
@@ -616,6 +661,10 @@ fn write_value(
         Source::Field(_) => Kind::Text,
     };
     let formatting = ctx.formatting;
+    // Plain text, the common case, needs no buffer.
+    if let (Found::Text(text), Kind::Text) = (found, kind) {
+        return format.escape_into(text, out);
+    }
     let mut buf = StackText::new();
     let text = match found {
         Found::Text(text) => match kind {

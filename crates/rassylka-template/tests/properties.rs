@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use proptest::prelude::*;
 use rassylka_model::{Gender, Recipient};
 use rassylka_template::{
-    CompileOptions, Context, Dialect, Mode, OutputFormat, Template, Values, Variable,
+    CompileOptions, Context, Dialect, Formatting, Mode, OutputFormat, Template, Values, Variable,
 };
 
 fn dialects() -> Vec<Dialect> {
@@ -197,5 +197,27 @@ proptest! {
                 prop_assert!(line <= text.split('\n').count());
             }
         }
+    }
+
+    #[test]
+    fn a_prepared_template_renders_what_the_template_renders(
+        pieces in prop::collection::vec(piece("[a-zа-я ,.!<&]{1,8}"), 0..10),
+        r in recipient(),
+        d in 0usize..7,
+        format in formats(),
+        accrued in prop::option::of(0i64..100_000),
+        first in prop::option::of(prop::sample::select(vec!["", "Гость", "<b>"])),
+        order in prop::option::of(prop::sample::select(vec!["", "Z-1"])),
+    ) {
+        let dialect = &dialects()[d];
+        let template = Template::compile(&write(&pieces, dialect), dialect).unwrap();
+        let mut values = Values::new();
+        if let Some(a) = accrued { values.insert("bonus_accrued", a); }
+        if let Some(f) = first { values.insert_text("first_name", f); }
+        if let Some(o) = order { values.insert_text("order_id", o); }
+        let formatting = Formatting::default();
+        let prepared = template.prepare(today(), &values, &formatting, format);
+        let ctx = Context::new(&r, today()).values(&values);
+        prop_assert_eq!(prepared.render(&r, None), template.render(&ctx, format));
     }
 }
