@@ -1,0 +1,71 @@
+use async_trait::async_trait;
+use rassylka_model::{Address, ChannelKind};
+
+use crate::{ChannelError, CostEstimate, Message, Receipt, Verification};
+
+/// A way to deliver a rendered message to one address: e-mail, SMS, Telegram, VK, Wallet push,
+/// the file outbox or the in-memory test channel.
+///
+/// Channels never retry on their own: the dispatcher retries [`ErrorClass::Transient`]
+/// errors, waiting at least [`ChannelError::retry_after`]. When a provider throttles an account,
+/// the channel also pauses every later send through that account until the wait is over, so one
+/// 429 does not turn into a burst of them.
+///
+/// [`ErrorClass::Transient`]: crate::ErrorClass::Transient
+#[async_trait]
+pub trait Channel: Send + Sync {
+    /// Which kind of channel this is.
+    fn kind(&self) -> ChannelKind;
+
+    /// Sends one message to one address.
+    ///
+    /// # Errors
+    /// A classified [`ChannelError`]; an address of another channel kind is
+    /// [`ErrorClass::Rejected`](crate::ErrorClass::Rejected).
+    async fn send(&self, to: &Address, message: &Message) -> Result<Receipt, ChannelError>;
+
+    /// Checks the settings with a cheap authenticated call («settings saved and verified»).
+    ///
+    /// # Errors
+    /// [`ErrorClass::Configuration`](crate::ErrorClass::Configuration) for bad credentials,
+    /// a transient error when the provider cannot be reached.
+    async fn verify(&self) -> Result<Verification, ChannelError>;
+
+    /// The billable units of `message` without asking the provider: SMS segments, otherwise 1.
+    fn estimate(&self, message: &Message) -> CostEstimate {
+        let _ = message;
+        CostEstimate::units(1)
+    }
+
+    /// Asks the provider what sending `message` to `to` would cost, where it can tell;
+    /// the default is [`Channel::estimate`].
+    ///
+    /// # Errors
+    /// As [`Channel::send`].
+    async fn quote(&self, to: &Address, message: &Message) -> Result<CostEstimate, ChannelError> {
+        let _ = to;
+        Ok(self.estimate(message))
+    }
+
+    /// Sends several messages, answering one result per item in the same order. The default
+    /// sends them one by one; providers with a batch call override it.
+    async fn send_batch(&self, items: &[(Address, Message)]) -> Vec<Result<Receipt, ChannelError>> {
+        let mut results = Vec::with_capacity(items.len());
+        for (to, message) in items {
+            results.push(self.send(to, message).await);
+        }
+        results
+    }
+}
+
+#[allow(dead_code)]
+pub(crate) fn wrong_address(kind: ChannelKind, to: &Address) -> ChannelError {
+    let got = match to {
+        Address::Email(_) => "an e-mail address",
+        Address::Phone(_) => "a phone number",
+        Address::TelegramChat(_) => "a telegram chat",
+        Address::VkUser(_) => "a vk user",
+        Address::WalletCard(_) => "a wallet card",
+    };
+    ChannelError::rejected(format!("the {kind} channel cannot send to {got}"))
+}

@@ -1,0 +1,322 @@
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use rassylka_model::{Address, ChannelKind};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::segments::sms_segments;
+use crate::{Channel, ChannelError, CostEstimate, Image, Message, Receipt, Verification};
+
+/// One line of `DIR/<channel>.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxRecord {
+    /// The delivery key; the outbox writes each key once.
+    pub delivery_key: String,
+    /// The address, as text.
+    pub recipient: String,
+    /// `email`, `sms`, `telegram`, `vk` or `push`.
+    pub channel: ChannelKind,
+    /// E-mail subject.
+    pub subject: Option<String>,
+    /// The text.
+    pub text: String,
+    /// E-mail HTML.
+    pub html: Option<String>,
+    /// The image path or URL.
+    pub image: Option<String>,
+    /// When it was written, RFC 3339 UTC.
+    pub time: String,
+}
+
+/// The file outbox (SPEC §8): every message becomes one JSON line in `DIR/<channel>.jsonl`,
+/// and an e-mail also `DIR/email/<key>.eml`. It is the embedded default and the dry run.
+///
+/// It is idempotent on the delivery key, across restarts too: [`FileOutbox::open`] reads the
+/// keys already in the file, and a message whose key is there is not written again (the send
+/// still succeeds). A line is written and fsynced before `send` returns; a torn last line left
+/// by a crash is cut off at open, since its send never returned.
+pub struct FileOutbox {
+    dir: PathBuf,
+    kind: ChannelKind,
+    keys: tokio::sync::Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for FileOutbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileOutbox")
+            .field("dir", &self.dir)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+fn io_error(what: &str, error: std::io::Error) -> ChannelError {
+    ChannelError::configuration(format!("outbox: cannot {what}")).with_source(error)
+}
+
+impl FileOutbox {
+    /// Opens (creating it if needed) the outbox of channel `kind` in `dir` and loads the
+    /// delivery keys it already holds.
+    ///
+    /// # Errors
+    /// A configuration error when the directory or file cannot be created or read, or a line
+    /// other than a torn last one is not a record.
+    pub fn open(dir: impl AsRef<Path>, kind: ChannelKind) -> Result<Self, ChannelError> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| io_error("create the directory", e))?;
+        let path = dir.join(format!("{kind}.jsonl"));
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(|e| io_error("open the file", e))?;
+        let mut content = Vec::new();
+        file.read_to_end(&mut content)
+            .map_err(|e| io_error("read the file", e))?;
+        let complete = content
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        if complete < content.len() {
+            file.set_len(complete as u64)
+                .and_then(|()| file.seek(SeekFrom::End(0)).map(drop))
+                .and_then(|()| file.sync_all())
+                .map_err(|e| io_error("cut a torn last line", e))?;
+        }
+        let mut keys = HashSet::new();
+        for (number, line) in content[..complete].split(|&b| b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let record: OutboxRecord = serde_json::from_slice(line).map_err(|e| {
+                ChannelError::configuration(format!(
+                    "outbox: line {} of {kind}.jsonl is not a record",
+                    number + 1
+                ))
+                .with_source(e)
+            })?;
+            keys.insert(record.delivery_key);
+        }
+        // The new file's directory entry must be durable too.
+        if let Ok(handle) = std::fs::File::open(&dir) {
+            let _ = handle.sync_all();
+        }
+        Ok(FileOutbox {
+            dir,
+            kind,
+            keys: tokio::sync::Mutex::new(keys),
+        })
+    }
+
+    /// The `.jsonl` file this outbox appends to.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(format!("{}.jsonl", self.kind))
+    }
+
+    /// Whether a message with `delivery_key` was already written.
+    pub async fn contains(&self, delivery_key: &str) -> bool {
+        self.keys.lock().await.contains(delivery_key)
+    }
+
+    /// Reads every record of the outbox file.
+    ///
+    /// # Errors
+    /// A configuration error when the file cannot be read or holds a line that is not a record.
+    pub fn records(&self) -> Result<Vec<OutboxRecord>, ChannelError> {
+        let content =
+            std::fs::read_to_string(self.path()).map_err(|e| io_error("read the file", e))?;
+        content
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l).map_err(|e| {
+                    ChannelError::configuration("outbox: a line is not a record").with_source(e)
+                })
+            })
+            .collect()
+    }
+
+    /// Where the `.eml` of an e-mail with `delivery_key` is written.
+    pub fn eml_path(&self, delivery_key: &str) -> PathBuf {
+        let safe: String = delivery_key
+            .chars()
+            .take(64)
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        // Sanitising can merge two keys; the hash keeps their files apart.
+        let hash = hex_prefix(delivery_key, 12);
+        self.dir.join("email").join(format!("{safe}-{hash}.eml"))
+    }
+}
+
+fn hex_prefix(text: &str, len: usize) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()[..len]
+        .to_owned()
+}
+
+fn image_text(image: &Image) -> String {
+    match image {
+        Image::Path(path) => path.display().to_string(),
+        Image::Url(url) => url.clone(),
+    }
+}
+
+async fn write_durably(path: &Path, bytes: &[u8], append: bool) -> Result<(), ChannelError> {
+    let mut options = tokio::fs::OpenOptions::new();
+    options.create(true);
+    if append {
+        options.append(true);
+    } else {
+        options.write(true).truncate(true);
+    }
+    let mut file = options
+        .open(path)
+        .await
+        .map_err(|e| io_error("open the file", e))?;
+    file.write_all(bytes)
+        .await
+        .map_err(|e| io_error("write", e))?;
+    file.sync_data().await.map_err(|e| io_error("sync", e))
+}
+
+fn header_text(value: &str) -> String {
+    if value.is_ascii() {
+        value.replace(['\r', '\n'], " ")
+    } else {
+        format!("=?UTF-8?B?{}?=", BASE64.encode(value))
+    }
+}
+
+fn base64_lines(text: &str) -> String {
+    let encoded = BASE64.encode(text);
+    let mut out = String::with_capacity(encoded.len() + encoded.len() / 38);
+    for chunk in encoded.as_bytes().chunks(76) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// A self-contained RFC 5322 message, so the dry run of an e-mail opens in any mail client.
+fn eml(to: &Address, message: &Message, date: &str) -> String {
+    let hash = hex_prefix(&message.delivery_key, 32);
+    let mut out = String::new();
+    let _ = write!(out, "Message-ID: <{hash}@outbox.rassylka>\r\n");
+    let _ = write!(out, "Date: {date}\r\n");
+    let _ = write!(out, "To: {to}\r\n");
+    if let Some(subject) = &message.subject {
+        let _ = write!(out, "Subject: {}\r\n", header_text(subject));
+    }
+    let _ = write!(
+        out,
+        "X-Rassylka-Delivery-Key: {}\r\n",
+        header_text(&message.delivery_key)
+    );
+    for (name, value) in &message.headers {
+        let _ = write!(out, "{name}: {}\r\n", header_text(value));
+    }
+    out.push_str("MIME-Version: 1.0\r\n");
+    let part = |content_type: &str, body: &str| {
+        format!(
+            "Content-Type: {content_type}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
+            base64_lines(body)
+        )
+    };
+    match &message.html {
+        None => out.push_str(&part("text/plain", &message.text)),
+        Some(html) => {
+            let boundary = format!("rassylka-{hash}");
+            let _ = write!(
+                out,
+                "Content-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\n{}--{boundary}\r\n{}--{boundary}--\r\n",
+                part("text/plain", &message.text),
+                part("text/html", html),
+            );
+        }
+    }
+    out
+}
+
+#[async_trait]
+impl Channel for FileOutbox {
+    fn kind(&self) -> ChannelKind {
+        self.kind
+    }
+
+    async fn send(&self, to: &Address, message: &Message) -> Result<Receipt, ChannelError> {
+        // Held across the writes, so two sends of one key cannot both miss it.
+        let mut keys = self.keys.lock().await;
+        let mut receipt = Receipt::new(message.delivery_key.clone());
+        receipt.parts = Some(self.estimate(message).units);
+        if keys.contains(&message.delivery_key) {
+            return Ok(receipt);
+        }
+        let now = chrono::Utc::now();
+        if self.kind == ChannelKind::Email {
+            let path = self.eml_path(&message.delivery_key);
+            if let Some(parent) = path.parent() {
+                tokio::fs::create_dir_all(parent)
+                    .await
+                    .map_err(|e| io_error("create the email directory", e))?;
+            }
+            write_durably(&path, eml(to, message, &now.to_rfc2822()).as_bytes(), false).await?;
+        }
+        let record = OutboxRecord {
+            delivery_key: message.delivery_key.clone(),
+            recipient: to.to_string(),
+            channel: self.kind,
+            subject: message.subject.clone(),
+            text: message.text.clone(),
+            html: message.html.clone(),
+            image: message.image.as_ref().map(image_text),
+            time: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        };
+        let mut line = serde_json::to_vec(&record).map_err(|e| {
+            ChannelError::rejected("outbox: cannot encode the record").with_source(e)
+        })?;
+        line.push(b'\n');
+        write_durably(&self.path(), &line, true).await?;
+        keys.insert(message.delivery_key.clone());
+        Ok(receipt)
+    }
+
+    async fn verify(&self) -> Result<Verification, ChannelError> {
+        let metadata = tokio::fs::metadata(&self.dir)
+            .await
+            .map_err(|e| io_error("read the directory", e))?;
+        if metadata.permissions().readonly() {
+            return Err(ChannelError::configuration(
+                "outbox: the directory is read-only",
+            ));
+        }
+        Ok(Verification {
+            account: Some(self.dir.display().to_string()),
+            balance: None,
+        })
+    }
+
+    fn estimate(&self, message: &Message) -> CostEstimate {
+        if self.kind == ChannelKind::Sms {
+            CostEstimate::units(sms_segments(&message.text).parts)
+        } else {
+            CostEstimate::units(1)
+        }
+    }
+}

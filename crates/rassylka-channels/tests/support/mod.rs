@@ -1,0 +1,2 @@
+//! Test servers shared by the integration tests.
+pub(crate) mod smtp;
