@@ -47,6 +47,13 @@ pub trait Channel: Send + Sync {
         Ok(self.estimate(message))
     }
 
+    /// Whether the provider takes the message's delivery key as an idempotency key, so sending
+    /// the same key again cannot deliver twice (VK `random_id`, the file outbox). The
+    /// dispatcher resends such messages after a crash instead of marking them «unknown».
+    fn takes_idempotency_key(&self) -> bool {
+        false
+    }
+
     /// Sends several messages, answering one result per item in the same order. The default
     /// sends them one by one; providers with a batch call override it.
     async fn send_batch(&self, items: &[(Address, Message)]) -> Vec<Result<Receipt, ChannelError>> {

@@ -256,6 +256,10 @@ fn eml(to: &Address, message: &Message, date: &str) -> String {
 
 #[async_trait]
 impl Channel for FileOutbox {
+    fn takes_idempotency_key(&self) -> bool {
+        true
+    }
+
     fn kind(&self) -> ChannelKind {
         self.kind
     }

@@ -199,6 +199,10 @@ impl VkChannel {
 
 #[async_trait]
 impl Channel for VkChannel {
+    fn takes_idempotency_key(&self) -> bool {
+        true
+    }
+
     fn kind(&self) -> ChannelKind {
         ChannelKind::Vk
     }

@@ -1,0 +1,1057 @@
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use backon::BackoffBuilder;
+use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
+use futures_util::StreamExt;
+use rassylka_channels::{Channel, ChannelError, ErrorClass, Image, Message};
+use rassylka_model::{Address, ChannelKind, EmailAddress, PhoneNumber};
+use rassylka_schedule::Schedule;
+use rust_decimal::Decimal;
+
+use crate::mailing::{DeliveryMode, Mailing};
+use crate::plan::{Planned, Planner};
+use crate::store::{
+    Delivery, DeliveryResult, DeliveryStatus, MailingRecord, MailingState, NewDelivery,
+    NewOccurrence, OccurrenceRecord, OccurrenceStart, OccurrenceState, StatusCounts, Store,
+};
+use crate::{Accrual, BonusLedger, Clock, DispatchError, Problem, RecipientSource, SystemClock};
+
+/// Counts of a preview: what a run on the same data would target.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Preview {
+    /// Recipients the audience rule matches.
+    pub matched: u64,
+    /// Deliveries per channel (in priority mode each recipient once, on the channel it gets).
+    pub per_channel: BTreeMap<ChannelKind, u64>,
+    /// Matched recipients that get nothing, by reason.
+    pub skipped: u64,
+}
+
+/// One channel's part of a cost estimate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelCost {
+    /// Messages.
+    pub messages: u64,
+    /// Billing units: SMS segments, one per message elsewhere.
+    pub units: u64,
+    /// Units × tariff.
+    pub cost: Decimal,
+}
+
+/// What a mailing would cost.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CostReport {
+    /// Per selected channel.
+    pub per_channel: BTreeMap<ChannelKind, ChannelCost>,
+    /// Sum.
+    pub total: Decimal,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// Occurrences that fired or resumed.
+    pub occurrences: Vec<String>,
+    /// Occurrences the misfire policy gave up.
+    pub missed: Vec<String>,
+    /// Deliveries of those occurrences by status, at the end of the run.
+    pub counts: StatusCounts,
+    /// Deliveries found in `sending` after a crash and marked unknown.
+    pub recovered_unknown: u64,
+    /// The earliest instant a queued delivery waits for (send window, retry, quota pause).
+    pub next_due: Option<DateTime<Utc>>,
+}
+
+/// What an application asks of its mailings. [`Rassylka`] implements it.
+#[async_trait]
+pub trait Dispatcher: Send + Sync {
+    /// Saves a mailing as a draft (or updates one). A changed schedule gets a new schedule
+    /// version, so occurrences already sent are not repeated under new keys.
+    async fn save(&self, mailing: &Mailing) -> Result<(), DispatchError>;
+    /// Counts who a mailing would reach on `today` (default: its next occurrence's date).
+    async fn preview(
+        &self,
+        mailing: &Mailing,
+        today: Option<NaiveDate>,
+    ) -> Result<Preview, DispatchError>;
+    /// What it would cost by the tariffs.
+    async fn cost(
+        &self,
+        mailing: &Mailing,
+        today: Option<NaiveDate>,
+    ) -> Result<CostReport, DispatchError>;
+    /// Confirms a saved mailing: it is queued and fires when due.
+    async fn confirm(&self, mailing_id: &str) -> Result<(), DispatchError>;
+    /// Pauses a mailing: nothing more is sent until [`Dispatcher::resume`].
+    async fn pause(&self, mailing_id: &str) -> Result<(), DispatchError>;
+    /// Resumes a paused or stopped mailing.
+    async fn resume(&self, mailing_id: &str) -> Result<(), DispatchError>;
+    /// Cancels a mailing for good.
+    async fn cancel(&self, mailing_id: &str) -> Result<(), DispatchError>;
+    /// Runs every due occurrence of every queued mailing, and finishes started ones.
+    async fn run_due(&self) -> Result<RunReport, DispatchError>;
+    /// Occurrences of a mailing.
+    async fn occurrences(&self, mailing_id: &str) -> Result<Vec<OccurrenceRecord>, DispatchError>;
+}
+
+struct Inner {
+    source: Arc<dyn RecipientSource>,
+    channels: BTreeMap<ChannelKind, Arc<dyn Channel>>,
+    store: Arc<dyn Store>,
+    ledger: Option<Arc<dyn BonusLedger>>,
+    clock: Arc<dyn Clock>,
+    tariffs: BTreeMap<ChannelKind, Decimal>,
+    concurrency: usize,
+    max_attempts: u32,
+    max_wait: Duration,
+    skip_malformed: bool,
+    batch: usize,
+    backoff: (Duration, Duration),
+}
+
+/// The dispatcher: a cheap, cloneable handle. Build it with [`Rassylka::builder`].
+#[derive(Clone)]
+pub struct Rassylka {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Rassylka {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rassylka")
+            .field("channels", &self.inner.channels.keys().collect::<Vec<_>>())
+            .field("concurrency", &self.inner.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Rassylka`].
+pub struct RassylkaBuilder {
+    source: Option<Arc<dyn RecipientSource>>,
+    channels: BTreeMap<ChannelKind, Arc<dyn Channel>>,
+    store: Option<Arc<dyn Store>>,
+    ledger: Option<Arc<dyn BonusLedger>>,
+    clock: Arc<dyn Clock>,
+    tariffs: BTreeMap<ChannelKind, Decimal>,
+    concurrency: usize,
+    max_attempts: u32,
+    max_wait: Duration,
+    skip_malformed: bool,
+    backoff: (Duration, Duration),
+}
+
+impl std::fmt::Debug for RassylkaBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RassylkaBuilder").finish_non_exhaustive()
+    }
+}
+
+impl Rassylka {
+    /// A builder with the system clock, 32 sends in flight, 5 attempts and no waiting.
+    pub fn builder() -> RassylkaBuilder {
+        RassylkaBuilder {
+            source: None,
+            channels: BTreeMap::new(),
+            store: None,
+            ledger: None,
+            clock: Arc::new(SystemClock),
+            tariffs: BTreeMap::new(),
+            concurrency: 32,
+            max_attempts: 5,
+            max_wait: Duration::ZERO,
+            skip_malformed: false,
+            backoff: (Duration::from_secs(1), Duration::from_secs(600)),
+        }
+    }
+}
+
+impl RassylkaBuilder {
+    /// Where recipients come from (required).
+    pub fn recipients(mut self, source: impl RecipientSource + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// Where recipients come from, shared.
+    pub fn recipients_shared(mut self, source: Arc<dyn RecipientSource>) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// Adds a channel; one per kind.
+    pub fn channel(mut self, channel: Arc<dyn Channel>) -> Self {
+        self.channels.insert(channel.kind(), channel);
+        self
+    }
+
+    /// The journal store (required).
+    pub fn store(mut self, store: impl Store + 'static) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The journal store, shared.
+    pub fn store_shared(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The bonus ledger, needed by mailings with a bonus.
+    pub fn ledger(mut self, ledger: Arc<dyn BonusLedger>) -> Self {
+        self.ledger = Some(ledger);
+        self
+    }
+
+    /// The clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Price per SMS segment, or per message on other channels.
+    pub fn tariff(mut self, channel: ChannelKind, price: Decimal) -> Self {
+        self.tariffs.insert(channel, price);
+        self
+    }
+
+    /// Sends in flight at once (at least 1); also the most deliveries a crash can leave
+    /// «unknown».
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Attempts per delivery before a transient failure becomes final.
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n.max(1);
+        self
+    }
+
+    /// How long [`Dispatcher::run_due`] waits in-process for retries and short pauses before
+    /// returning with deliveries still queued.
+    pub fn max_wait(mut self, wait: Duration) -> Self {
+        self.max_wait = wait;
+        self
+    }
+
+    /// The first and the longest wait between attempts of a transient failure (default 1 s
+    /// and 10 min; doubled each attempt, with jitter, never shorter than a retry-after).
+    pub fn retry_backoff(mut self, first: Duration, longest: Duration) -> Self {
+        self.backoff = (first, longest.max(first));
+        self
+    }
+
+    /// Journal unreadable recipient records as skipped instead of refusing to run.
+    pub fn skip_malformed(mut self, skip: bool) -> Self {
+        self.skip_malformed = skip;
+        self
+    }
+
+    /// The dispatcher.
+    ///
+    /// # Errors
+    /// [`DispatchError::InvalidMailing`] naming `recipients` or `store` when one is missing.
+    pub fn build(self) -> Result<Rassylka, DispatchError> {
+        let missing = |what: &str| {
+            DispatchError::InvalidMailing(vec![Problem {
+                path: what.into(),
+                message: "the dispatcher needs one".into(),
+            }])
+        };
+        Ok(Rassylka {
+            inner: Arc::new(Inner {
+                source: self.source.ok_or_else(|| missing("recipients"))?,
+                channels: self.channels,
+                store: self.store.ok_or_else(|| missing("store"))?,
+                ledger: self.ledger,
+                clock: self.clock,
+                tariffs: self.tariffs,
+                concurrency: self.concurrency,
+                max_attempts: self.max_attempts,
+                max_wait: self.max_wait,
+                skip_malformed: self.skip_malformed,
+                batch: 2000,
+                backoff: self.backoff,
+            }),
+        })
+    }
+}
+
+/// Turns a journaled address back into an [`Address`].
+fn address_of(channel: ChannelKind, text: &str) -> Result<Address, String> {
+    match channel {
+        ChannelKind::Email => EmailAddress::parse(text)
+            .map(Address::Email)
+            .map_err(|e| e.to_string()),
+        ChannelKind::Sms => PhoneNumber::parse(text)
+            .map(Address::Phone)
+            .map_err(|e| e.to_string()),
+        ChannelKind::Telegram => text
+            .parse()
+            .map(Address::TelegramChat)
+            .map_err(|_| format!("bad chat id `{text}`")),
+        ChannelKind::Vk => text
+            .parse()
+            .map(Address::VkUser)
+            .map_err(|_| format!("bad vk user id `{text}`")),
+        ChannelKind::Push => Ok(Address::WalletCard(text.to_owned())),
+    }
+}
+
+/// What a window of sends told the loop to do next.
+enum Verdict {
+    Continue,
+    Pause {
+        until: DateTime<Utc>,
+        reason: String,
+    },
+    Stop {
+        channel: ChannelKind,
+        reason: String,
+    },
+}
+
+impl Rassylka {
+    fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    async fn record(&self, id: &str) -> Result<MailingRecord, DispatchError> {
+        self.inner
+            .store
+            .mailing(id)
+            .await?
+            .ok_or_else(|| DispatchError::UnknownMailing(id.to_owned()))
+    }
+
+    async fn set_state(
+        &self,
+        id: &str,
+        state: MailingState,
+        reason: Option<String>,
+        paused_until: Option<DateTime<Utc>>,
+    ) -> Result<(), DispatchError> {
+        let mut record = self.record(id).await?;
+        record.state = state;
+        record.reason = reason;
+        record.paused_until = paused_until;
+        self.inner.store.save_mailing(&record).await
+    }
+
+    /// The date a preview evaluates on: the next occurrence's, else today in the zone.
+    fn default_today(&self, mailing: &Mailing) -> NaiveDate {
+        let now = self.now();
+        mailing
+            .schedule
+            .as_ref()
+            .and_then(|s| s.next_after(now - TimeDelta::seconds(1)))
+            .map_or_else(
+                || now.with_timezone(&mailing.zone()).date_naive(),
+                |o| o.evaluation_date(),
+            )
+    }
+
+    async fn unreachable_set(&self) -> Result<HashSet<(String, ChannelKind)>, DispatchError> {
+        Ok(self.inner.store.unreachable().await?.into_iter().collect())
+    }
+
+    /// Streams the source through the planner, handing each batch to `sink`.
+    async fn stream_plan<F>(
+        &self,
+        planner: &mut Planner<'_>,
+        mut sink: F,
+    ) -> Result<(u64, Vec<Problem>), DispatchError>
+    where
+        F: FnMut(
+                Vec<NewDelivery>,
+            )
+                -> futures_util::future::BoxFuture<'static, Result<(), DispatchError>>
+            + Send,
+    {
+        let mut stream = self
+            .inner
+            .source
+            .scan()
+            .await
+            .map_err(DispatchError::Source)?;
+        let mut batch = Vec::with_capacity(self.inner.batch);
+        let mut matched = 0;
+        let mut problems = Vec::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(r) => {
+                    if planner.plan(&r, &mut batch) == Planned::Matched {
+                        matched += 1;
+                    }
+                }
+                Err((place, error)) => {
+                    if self.inner.skip_malformed {
+                        batch.push(planner.unreadable(&place, &error));
+                    }
+                    problems.push(Problem {
+                        path: place,
+                        message: error,
+                    });
+                }
+            }
+            if batch.len() >= self.inner.batch {
+                sink(std::mem::replace(
+                    &mut batch,
+                    Vec::with_capacity(self.inner.batch),
+                ))
+                .await?;
+            }
+        }
+        if !batch.is_empty() {
+            sink(batch).await?;
+        }
+        Ok((matched, problems))
+    }
+
+    async fn plan_counts(
+        &self,
+        mailing: &Mailing,
+        today: Option<NaiveDate>,
+    ) -> Result<(u64, Vec<NewDelivery>), DispatchError> {
+        let today = today.unwrap_or_else(|| self.default_today(mailing));
+        let fired_at = self.now();
+        let mut planner = Planner::new(
+            mailing,
+            today,
+            fired_at,
+            format!("{}/preview", mailing.id),
+            &self.inner.tariffs,
+            self.unreachable_set().await?,
+        )?;
+        // Only the counts are kept: each batch is folded into a running total.
+        let totals = Arc::new(std::sync::Mutex::new(Vec::<NewDelivery>::new()));
+        let sink_totals = Arc::clone(&totals);
+        let (matched, problems) = self
+            .stream_plan(&mut planner, move |batch| {
+                let totals = Arc::clone(&sink_totals);
+                Box::pin(async move {
+                    let mut totals = totals.lock().unwrap_or_else(|e| e.into_inner());
+                    totals.extend(
+                        batch
+                            .into_iter()
+                            .filter(|d| d.status == DeliveryStatus::Queued)
+                            .map(|mut d| {
+                                // Texts are not needed for counting; drop them to keep memory flat.
+                                d.text = None;
+                                d.html = None;
+                                d.subject = None;
+                                d
+                            }),
+                    );
+                    Ok(())
+                })
+            })
+            .await?;
+        if !problems.is_empty() && !self.inner.skip_malformed {
+            return Err(DispatchError::MalformedRecipients(problems));
+        }
+        let deliveries = std::mem::take(&mut *totals.lock().unwrap_or_else(|e| e.into_inner()));
+        Ok((matched, deliveries))
+    }
+
+    /// Sends one claimed delivery.
+    async fn send_one(
+        &self,
+        delivery: &Delivery,
+    ) -> Result<rassylka_channels::Receipt, ChannelError> {
+        let planned = &delivery.planned;
+        let channel_kind = planned
+            .channel
+            .ok_or_else(|| ChannelError::rejected("a delivery without a channel"))?;
+        let channel = self.inner.channels.get(&channel_kind).ok_or_else(|| {
+            ChannelError::configuration(format!("channel `{channel_kind}` is not configured"))
+        })?;
+        let to = address_of(channel_kind, planned.address.as_deref().unwrap_or_default())
+            .map_err(ChannelError::rejected)?;
+        let mut message = Message::new(
+            planned.delivery_key.clone(),
+            planned.text.clone().unwrap_or_default(),
+        );
+        if let Some(subject) = &planned.subject {
+            message = message.with_subject(subject.clone());
+        }
+        if let Some(html) = &planned.html {
+            message = message.with_html(html.clone());
+        }
+        if let Some(image) = &planned.image {
+            message = message.with_image(Image::parse(image));
+        }
+        channel.send(&to, &message).await
+    }
+
+    fn retry_delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let backoff = backon::ExponentialBuilder::default()
+            .with_min_delay(self.inner.backoff.0)
+            .with_max_delay(self.inner.backoff.1)
+            .with_factor(2.0)
+            .with_jitter()
+            .with_max_times(usize::try_from(attempt).unwrap_or(usize::MAX))
+            .build()
+            .last()
+            .unwrap_or(self.inner.backoff.0);
+        retry_after.map_or(backoff, |after| after.max(backoff))
+    }
+
+    /// Sends queued deliveries of one occurrence until none is due; returns why it stopped.
+    async fn send_occurrence(
+        &self,
+        mailing: &Mailing,
+        occurrence: &OccurrenceRecord,
+    ) -> Result<Verdict, DispatchError> {
+        let store = &self.inner.store;
+        let started = std::time::Instant::now();
+        loop {
+            let now = self.now();
+            let claimed = store
+                .claim(occurrence.id, now, self.inner.concurrency)
+                .await?;
+            if claimed.is_empty() {
+                let Some(due) = store.next_due(occurrence.id).await? else {
+                    return Ok(Verdict::Continue);
+                };
+                let wait = (due - now).to_std().unwrap_or_default();
+                if started.elapsed() + wait > self.inner.max_wait {
+                    return Ok(Verdict::Continue);
+                }
+                tokio::time::sleep(wait.max(Duration::from_millis(5))).await;
+                continue;
+            }
+            let this = self.clone();
+            let sends = futures_util::stream::iter(claimed.into_iter().map(move |d| {
+                let this = this.clone();
+                async move {
+                    let outcome = this.send_one(&d).await;
+                    (d, outcome)
+                }
+            }))
+            .buffer_unordered(self.inner.concurrency)
+            .collect::<Vec<_>>()
+            .await;
+            let now = self.now();
+            let mut results = Vec::with_capacity(sends.len());
+            let mut verdict = Verdict::Continue;
+            for (delivery, outcome) in sends {
+                let id = delivery.id;
+                match outcome {
+                    Ok(receipt) => {
+                        let cost = receipt.cost.map(|m| m.0);
+                        results.push(DeliveryResult::Sent {
+                            id,
+                            provider_id: Some(receipt.provider_id),
+                            cost,
+                        });
+                    }
+                    Err(e) => {
+                        let class = e.class();
+                        let text = e.to_string();
+                        match class {
+                            ErrorClass::Transient
+                                if delivery.attempts < self.inner.max_attempts =>
+                            {
+                                let delay = self.retry_delay(delivery.attempts, e.retry_after());
+                                results.push(DeliveryResult::Retry {
+                                    id,
+                                    not_before: now
+                                        + TimeDelta::from_std(delay).unwrap_or_default(),
+                                    class: class.as_str().into(),
+                                    error: text,
+                                });
+                            }
+                            ErrorClass::Quota => {
+                                results.push(DeliveryResult::Requeue { id });
+                                let until = e
+                                    .retry_after()
+                                    .and_then(|d| TimeDelta::from_std(d).ok())
+                                    .map_or_else(
+                                        || next_local_midnight(now, mailing.zone()),
+                                        |d| now + d,
+                                    );
+                                verdict = Verdict::Pause {
+                                    until,
+                                    reason: text,
+                                };
+                            }
+                            ErrorClass::Configuration => {
+                                results.push(DeliveryResult::Requeue { id });
+                                verdict = Verdict::Stop {
+                                    channel: delivery.planned.channel.unwrap_or(ChannelKind::Email),
+                                    reason: text,
+                                };
+                            }
+                            _ => {
+                                if class == ErrorClass::RecipientGone
+                                    && let Some(channel) = delivery.planned.channel
+                                {
+                                    store
+                                        .mark_unreachable(
+                                            &delivery.planned.recipient_id,
+                                            channel,
+                                            &text,
+                                        )
+                                        .await?;
+                                    self.inner
+                                        .source
+                                        .mark_unreachable(&delivery.planned.recipient_id, channel)
+                                        .await
+                                        .map_err(DispatchError::Source)?;
+                                }
+                                results.push(DeliveryResult::Failed {
+                                    id,
+                                    class: class.as_str().into(),
+                                    error: text,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            store.record(occurrence.id, &results, now).await?;
+            if !matches!(verdict, Verdict::Continue) {
+                return Ok(verdict);
+            }
+        }
+    }
+
+    async fn accrue_bonuses(
+        &self,
+        mailing: &Mailing,
+        occurrence: &OccurrenceRecord,
+    ) -> Result<(), DispatchError> {
+        let Some(bonus) = &mailing.bonus else {
+            return Ok(());
+        };
+        let ledger = self.inner.ledger.as_ref().ok_or_else(|| {
+            DispatchError::InvalidMailing(vec![Problem {
+                path: "bonus".into(),
+                message: "the mailing accrues bonuses but the dispatcher has no bonus ledger"
+                    .into(),
+            }])
+        })?;
+        let expires_on = bonus
+            .expires_in_days
+            .map(|d| occurrence.evaluation_date + Days::new(u64::from(d)));
+        for recipient_id in self.inner.store.pending_accruals(occurrence.id).await? {
+            let accrual = Accrual {
+                key: format!("{}/{recipient_id}", occurrence.key),
+                mailing_id: mailing.id.clone(),
+                recipient_id: recipient_id.clone(),
+                amount: bonus.amount,
+                expires_on,
+            };
+            ledger
+                .accrue(&accrual)
+                .await
+                .map_err(DispatchError::Ledger)?;
+            self.inner
+                .store
+                .finish_accrual(occurrence.id, &recipient_id)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Freezes (if not yet) and sends one occurrence.
+    async fn run_occurrence(
+        &self,
+        mailing: &Mailing,
+        occurrence: OccurrenceRecord,
+        report: &mut RunReport,
+    ) -> Result<Verdict, DispatchError> {
+        let store = &self.inner.store;
+        if occurrence.state == OccurrenceState::Freezing {
+            let mut planner = Planner::new(
+                mailing,
+                occurrence.evaluation_date,
+                occurrence.fired_at,
+                occurrence.key.clone(),
+                &self.inner.tariffs,
+                self.unreachable_set().await?,
+            )?;
+            let sink_store = Arc::clone(store);
+            let occurrence_id = occurrence.id;
+            let skip = self.inner.skip_malformed;
+            // Without skipping, nothing is written until the whole source has been read, so
+            // a malformed line refuses the run before any delivery exists.
+            let (_, problems) = self
+                .stream_plan(&mut planner, move |batch| {
+                    let store = Arc::clone(&sink_store);
+                    Box::pin(async move { store.insert_deliveries(occurrence_id, &batch).await })
+                })
+                .await?;
+            if !problems.is_empty() && !skip {
+                store.discard_occurrence(occurrence.id).await?;
+                return Err(DispatchError::MalformedRecipients(problems));
+            }
+            store
+                .set_occurrence_state(occurrence.id, OccurrenceState::Frozen)
+                .await?;
+        }
+        let idempotent: Vec<ChannelKind> = self
+            .inner
+            .channels
+            .iter()
+            .filter(|(_, c)| c.takes_idempotency_key())
+            .map(|(k, _)| *k)
+            .collect();
+        report.recovered_unknown += store.recover(occurrence.id, &idempotent).await?;
+        self.accrue_bonuses(mailing, &occurrence).await?;
+        let verdict = self.send_occurrence(mailing, &occurrence).await?;
+        self.accrue_bonuses(mailing, &occurrence).await?;
+        let counts = store.counts(occurrence.id).await?;
+        if counts.queued == 0 && counts.sending == 0 && counts.standby == 0 {
+            store
+                .set_occurrence_state(occurrence.id, OccurrenceState::Done)
+                .await?;
+        } else if let Some(due) = store.next_due(occurrence.id).await? {
+            report.next_due = Some(report.next_due.map_or(due, |d| d.min(due)));
+        }
+        report.counts.merge(&counts);
+        report.occurrences.push(occurrence.key.clone());
+        Ok(verdict)
+    }
+
+    /// Runs what is due for one mailing.
+    pub async fn run_mailing(&self, mailing_id: &str) -> Result<RunReport, DispatchError> {
+        let mut report = RunReport::default();
+        self.run_mailing_into(mailing_id, &mut report).await?;
+        Ok(report)
+    }
+
+    async fn run_mailing_into(
+        &self,
+        mailing_id: &str,
+        report: &mut RunReport,
+    ) -> Result<(), DispatchError> {
+        let store = &self.inner.store;
+        let mut record = self.record(mailing_id).await?;
+        let now = self.now();
+        match record.state {
+            MailingState::Queued => {}
+            MailingState::Paused if record.paused_until.is_some_and(|until| until <= now) => {
+                record.state = MailingState::Queued;
+                record.paused_until = None;
+                record.reason = None;
+                store.save_mailing(&record).await?;
+            }
+            _ => return Ok(()),
+        }
+        let mailing = Mailing::from_json(&record.json)?;
+        if !mailing.active {
+            return Ok(());
+        }
+        for channel in &mailing.channels {
+            if !self.inner.channels.contains_key(channel) {
+                return Err(DispatchError::ChannelMissing(*channel));
+            }
+        }
+        // Occurrences already started are always finished, however late.
+        let mut pending: Vec<OccurrenceRecord> = store
+            .occurrences(Some(mailing_id))
+            .await?
+            .into_iter()
+            .filter(|o| matches!(o.state, OccurrenceState::Freezing | OccurrenceState::Frozen))
+            .collect();
+        if let Some(schedule) = &mailing.schedule {
+            let due = schedule.due(record.checked_at, now);
+            let decided: Vec<(rassylka_schedule::Occurrence, OccurrenceState)> = due
+                .missed
+                .into_iter()
+                .map(|o| (o, OccurrenceState::Missed))
+                .chain(due.fire.into_iter().map(|o| (o, OccurrenceState::Freezing)))
+                .collect();
+            for (occurrence, state) in decided {
+                let key = occurrence
+                    .key(&mailing.id, record.version)
+                    .map_err(|e| invalid("schedule", e))?;
+                let start = store
+                    .start_occurrence(&NewOccurrence {
+                        mailing_id: mailing.id.clone(),
+                        key: key.to_string(),
+                        fired_at: occurrence.utc(),
+                        evaluation_date: occurrence.evaluation_date(),
+                        state,
+                    })
+                    .await?;
+                match (start, state) {
+                    (OccurrenceStart::Created(o), OccurrenceState::Freezing) => pending.push(o),
+                    (OccurrenceStart::Created(o), _) => report.missed.push(o.key),
+                    (OccurrenceStart::Existing(_), _) => {}
+                }
+            }
+            record.checked_at = Some(now);
+            store.save_mailing(&record).await?;
+        }
+        pending.sort_by_key(|o| (o.fired_at, o.id));
+        pending.dedup_by_key(|o| o.id);
+        for occurrence in pending {
+            match self.run_occurrence(&mailing, occurrence, report).await? {
+                Verdict::Continue => {}
+                Verdict::Pause { until, reason } => {
+                    self.set_state(mailing_id, MailingState::Paused, Some(reason), Some(until))
+                        .await?;
+                    report.next_due = Some(report.next_due.map_or(until, |d| d.min(until)));
+                    return Ok(());
+                }
+                Verdict::Stop { channel, reason } => {
+                    self.set_state(
+                        mailing_id,
+                        MailingState::Stopped,
+                        Some(reason.clone()),
+                        None,
+                    )
+                    .await?;
+                    return Err(DispatchError::Configuration {
+                        mailing: mailing_id.to_owned(),
+                        channel,
+                        reason,
+                    });
+                }
+            }
+        }
+        // A one-time mailing is done once its occurrence is.
+        let occurrences = store.occurrences(Some(mailing_id)).await?;
+        let finished = !occurrences.is_empty()
+            && occurrences
+                .iter()
+                .all(|o| matches!(o.state, OccurrenceState::Done | OccurrenceState::Missed));
+        let repeats = mailing.schedule.as_ref().is_some_and(|s| {
+            s.next_after(now).is_some() && s.every() != rassylka_schedule::Every::Once
+        });
+        if finished && !repeats {
+            self.set_state(mailing_id, MailingState::Done, None, None)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Puts the deliveries left «unknown» by a crash back in the queue, on the operator's
+    /// word that they were not delivered. Returns how many.
+    ///
+    /// # Errors
+    /// [`DispatchError::Store`] when the journal cannot be updated.
+    pub async fn resend_unknown(&self, mailing_id: &str) -> Result<u64, DispatchError> {
+        let mut n = 0;
+        for occurrence in self.inner.store.occurrences(Some(mailing_id)).await? {
+            n += self.inner.store.requeue_unknown(occurrence.id).await?;
+            if n > 0 && occurrence.state == OccurrenceState::Done {
+                self.inner
+                    .store
+                    .set_occurrence_state(occurrence.id, OccurrenceState::Frozen)
+                    .await?;
+            }
+        }
+        Ok(n)
+    }
+
+    /// The journal of one occurrence, `limit` rows after row `after_id`.
+    ///
+    /// # Errors
+    /// [`DispatchError::Store`] when the journal cannot be read.
+    pub async fn journal(
+        &self,
+        occurrence_id: i64,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, DispatchError> {
+        self.inner
+            .store
+            .deliveries(occurrence_id, after_id, limit)
+            .await
+    }
+}
+
+fn invalid(path: &str, e: impl std::fmt::Display) -> DispatchError {
+    DispatchError::InvalidMailing(vec![Problem {
+        path: path.into(),
+        message: e.to_string(),
+    }])
+}
+
+fn next_local_midnight(now: DateTime<Utc>, zone: chrono_tz::Tz) -> DateTime<Utc> {
+    let tomorrow = now.with_timezone(&zone).date_naive() + Days::new(1);
+    // Midnight may fall in a DST gap somewhere; the first valid instant of the day is fine.
+    (0..24)
+        .find_map(|h| {
+            tomorrow
+                .and_hms_opt(h, 0, 0)
+                .and_then(|t| t.and_local_timezone(zone).earliest())
+        })
+        .map_or(now + TimeDelta::days(1), |t| t.with_timezone(&Utc))
+}
+
+#[async_trait]
+impl Dispatcher for Rassylka {
+    async fn save(&self, mailing: &Mailing) -> Result<(), DispatchError> {
+        let store = &self.inner.store;
+        let json = mailing.to_json();
+        let record = match store.mailing(&mailing.id).await? {
+            None => MailingRecord {
+                id: mailing.id.clone(),
+                json,
+                state: MailingState::Draft,
+                version: 1,
+                checked_at: None,
+                paused_until: None,
+                reason: None,
+            },
+            Some(mut old) => {
+                let old_schedule = Mailing::from_json(&old.json).ok().and_then(|m| m.schedule);
+                if old_schedule != mailing.schedule {
+                    old.version += 1;
+                }
+                old.json = json;
+                old
+            }
+        };
+        store.save_mailing(&record).await
+    }
+
+    async fn preview(
+        &self,
+        mailing: &Mailing,
+        today: Option<NaiveDate>,
+    ) -> Result<Preview, DispatchError> {
+        let (matched, deliveries) = self.plan_counts(mailing, today).await?;
+        let mut preview = Preview {
+            matched,
+            ..Preview::default()
+        };
+        for channel in &mailing.channels {
+            preview.per_channel.insert(*channel, 0);
+        }
+        for d in deliveries {
+            if let Some(channel) = d.channel {
+                *preview.per_channel.entry(channel).or_default() += 1;
+            }
+        }
+        Ok(preview)
+    }
+
+    async fn cost(
+        &self,
+        mailing: &Mailing,
+        today: Option<NaiveDate>,
+    ) -> Result<CostReport, DispatchError> {
+        let (_, deliveries) = self.plan_counts(mailing, today).await?;
+        let mut report = CostReport::default();
+        for channel in &mailing.channels {
+            report.per_channel.insert(*channel, ChannelCost::default());
+        }
+        for d in deliveries {
+            if let Some(channel) = d.channel {
+                let entry = report.per_channel.entry(channel).or_default();
+                entry.messages += 1;
+                entry.units += u64::from(d.units);
+                entry.cost += d.cost.unwrap_or_default();
+            }
+        }
+        report.total = report.per_channel.values().map(|c| c.cost).sum();
+        Ok(report)
+    }
+
+    async fn confirm(&self, mailing_id: &str) -> Result<(), DispatchError> {
+        let mut record = self.record(mailing_id).await?;
+        if record.state != MailingState::Draft {
+            return Err(DispatchError::WrongState {
+                id: mailing_id.into(),
+                state: record.state.to_string(),
+                action: "confirm",
+            });
+        }
+        let mailing = Mailing::from_json(&record.json)?;
+        let now = self.now();
+        match &mailing.schedule {
+            // «Send now»: the one occurrence is now.
+            None => {
+                let schedule =
+                    Schedule::send_now(now, mailing.zone()).map_err(|e| invalid("schedule", e))?;
+                if let Some(occurrence) = schedule.next_after(now - TimeDelta::minutes(1)) {
+                    let key = occurrence
+                        .key(&mailing.id, record.version)
+                        .map_err(|e| invalid("id", e))?;
+                    self.inner
+                        .store
+                        .start_occurrence(&NewOccurrence {
+                            mailing_id: mailing.id.clone(),
+                            key: key.to_string(),
+                            fired_at: occurrence.utc(),
+                            evaluation_date: occurrence.evaluation_date(),
+                            state: OccurrenceState::Freezing,
+                        })
+                        .await?;
+                }
+            }
+            // Confirmed before its start, a schedule counts from its start.
+            Some(schedule) => {
+                let start = schedule
+                    .next_after(DateTime::<Utc>::MIN_UTC)
+                    .map(|o| o.utc() - TimeDelta::milliseconds(1));
+                record.checked_at = Some(start.map_or(now, |s| s.min(now)));
+            }
+        }
+        record.state = MailingState::Queued;
+        self.inner.store.save_mailing(&record).await
+    }
+
+    async fn pause(&self, mailing_id: &str) -> Result<(), DispatchError> {
+        self.set_state(
+            mailing_id,
+            MailingState::Paused,
+            Some("paused by the operator".into()),
+            None,
+        )
+        .await
+    }
+
+    async fn resume(&self, mailing_id: &str) -> Result<(), DispatchError> {
+        let record = self.record(mailing_id).await?;
+        if !matches!(record.state, MailingState::Paused | MailingState::Stopped) {
+            return Err(DispatchError::WrongState {
+                id: mailing_id.into(),
+                state: record.state.to_string(),
+                action: "resume",
+            });
+        }
+        self.set_state(mailing_id, MailingState::Queued, None, None)
+            .await
+    }
+
+    async fn cancel(&self, mailing_id: &str) -> Result<(), DispatchError> {
+        self.set_state(
+            mailing_id,
+            MailingState::Cancelled,
+            Some("cancelled by the operator".into()),
+            None,
+        )
+        .await
+    }
+
+    async fn run_due(&self) -> Result<RunReport, DispatchError> {
+        let mut report = RunReport::default();
+        for record in self.inner.store.mailings().await? {
+            self.run_mailing_into(&record.id, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    async fn occurrences(&self, mailing_id: &str) -> Result<Vec<OccurrenceRecord>, DispatchError> {
+        self.inner.store.occurrences(Some(mailing_id)).await
+    }
+}
+
+impl DeliveryMode {
+    /// `all` or `priority`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryMode::All => "all",
+            DeliveryMode::Priority => "priority",
+        }
+    }
+}

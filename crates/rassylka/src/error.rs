@@ -1,0 +1,101 @@
+use std::fmt;
+
+/// One thing wrong with an input, and where: a JSON path (`content.sms.text`) or a line
+/// (`recipients:17`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where.
+    pub path: String,
+    /// What.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Everything the dispatcher can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DispatchError {
+    /// The mailing does not validate; every problem is listed.
+    #[error("invalid mailing:\n{}", list(.0))]
+    InvalidMailing(Vec<Problem>),
+    /// Recipients that cannot be read, by line; nothing was sent.
+    #[error("{} malformed recipient line(s), nothing was sent (allow skipping them to go on):\n{}", .0.len(), list(.0))]
+    MalformedRecipients(Vec<Problem>),
+    /// No mailing with that id.
+    #[error("no mailing `{0}`")]
+    UnknownMailing(String),
+    /// The mailing is in a state that does not allow the action.
+    #[error("mailing `{id}` is {state}: cannot {action}")]
+    WrongState {
+        /// Mailing id.
+        id: String,
+        /// Its state.
+        state: String,
+        /// What was asked.
+        action: &'static str,
+    },
+    /// A channel the mailing uses has no adapter.
+    #[error("channel `{0}` is not configured")]
+    ChannelMissing(rassylka_model::ChannelKind),
+    /// A channel said its settings are wrong; the mailing was stopped.
+    #[error("mailing `{mailing}` stopped: the {channel} channel's settings are wrong: {reason}")]
+    Configuration {
+        /// Mailing id.
+        mailing: String,
+        /// The channel.
+        channel: rassylka_model::ChannelKind,
+        /// The channel's words.
+        reason: String,
+    },
+    /// The recipient source failed.
+    #[error("reading recipients failed")]
+    Source(#[source] BoxError),
+    /// The store failed.
+    #[error("the journal store failed")]
+    Store(#[source] BoxError),
+    /// The bonus ledger failed.
+    #[error("the bonus ledger failed")]
+    Ledger(#[source] BoxError),
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl DispatchError {
+    /// Whether the caller's input is at fault (exit code 2 in the command-line tools).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            DispatchError::InvalidMailing(_)
+                | DispatchError::MalformedRecipients(_)
+                | DispatchError::UnknownMailing(_)
+        )
+    }
+
+    /// Whether trying again later may succeed (the store or source was unavailable).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, DispatchError::Store(_) | DispatchError::Source(_))
+    }
+}
+
+impl From<sqlx::Error> for DispatchError {
+    fn from(e: sqlx::Error) -> Self {
+        DispatchError::Store(Box::new(e))
+    }
+}

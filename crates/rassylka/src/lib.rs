@@ -1,0 +1,83 @@
+//! Mailings for loyalty, CRM and hotel systems: the [`Dispatcher`] that previews, prices,
+//! queues, sends, retries and journals them, over the workspace's segments, schedules,
+//! templates and channels (re-exported here, so an application depends on `rassylka` alone).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use rassylka::{Dispatcher, Mailing, MemorySource, Rassylka, SqliteStore};
+//! use rassylka::channels::MemoryChannel;
+//! use rassylka::model::{ChannelKind, Recipient};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//! runtime.block_on(async {
+//!     let anna: Recipient = serde_json::from_str(
+//!         r#"{"id": "c-1", "first_name": "Анна", "contacts": {"telegram_chat_id": 42}}"#)?;
+//!     let telegram = Arc::new(MemoryChannel::new(ChannelKind::Telegram));
+//!     let dispatcher = Rassylka::builder()
+//!         .recipients(MemorySource::new(vec![anna]))
+//!         .channel(telegram.clone())
+//!         .store(SqliteStore::in_memory().await?)
+//!         .build()?;
+//!     let mailing = Mailing::from_json(r#"{"id": "m-1", "class": "service", "channels": ["telegram"],
+//!         "content": {"default": {"text": "{first_name}, ваш заказ готов"}}}"#)?;
+//!     dispatcher.save(&mailing).await?;
+//!     assert_eq!(dispatcher.preview(&mailing, None).await?.per_channel[&ChannelKind::Telegram], 1);
+//!     dispatcher.confirm("m-1").await?;
+//!     let report = dispatcher.run_due().await?;
+//!     assert_eq!(report.counts.sent, 1);
+//!     assert_eq!(telegram.sent()[0].message.text, "Анна, ваш заказ готов");
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # How a run works
+//! An occurrence fires when its schedule says (misfires by the schedule's policy; «send now»
+//! at confirmation). Its audience is then **frozen**: the segment is evaluated with the
+//! occurrence's date, and every delivery — one per recipient, channel and matched booking —
+//! is rendered and written to the journal (queued, standby for lower priorities, or skipped with
+//! the reason) before anything is sent. Sending claims `concurrency` queued deliveries at a
+//! time (marking them `sending`), sends them through the channels, and records each result.
+//!
+//! Errors act by class: transient → retried with exponential backoff and jitter (backon),
+//! honouring retry-after; recipient gone → failed, the contact remembered as unreachable and
+//! the next priority channel queued; rejected → failed, next channel queued; quota → the
+//! mailing pauses until the limit renews (the retry-after, else local midnight); configuration
+//! → the mailing stops with the reason.
+//!
+//! **Crash safety.** Occurrence keys and delivery keys are unique in the journal. After a kill
+//! the next run finishes the occurrence: deliveries left `sending` become `unknown` (at most
+//! `concurrency` of them, never resent unless [`Rassylka::resend_unknown`] is asked), except on
+//! channels that take the delivery key as an idempotency key (VK, the file outbox), which are
+//! resent safely. Bonuses are accrued once per (occurrence, recipient) through the
+//! [`BonusLedger`], keyed so that a retried accrual is the same one.
+//!
+//! # Features
+//! None of its own; the channel adapters are features of [`channels`].
+
+mod clock;
+mod dispatcher;
+mod error;
+mod ledger;
+mod mailing;
+mod plan;
+mod source;
+pub mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use dispatcher::{
+    ChannelCost, CostReport, Dispatcher, Preview, Rassylka, RassylkaBuilder, RunReport,
+};
+pub use error::{DispatchError, Problem};
+pub use ledger::{Accrual, BonusLedger, MemoryLedger};
+pub use mailing::{Bonus, ChannelContent, DeliveryMode, Mailing, MailingKind};
+pub use source::{JsonlFile, MemorySource, RecipientSource, SourceItem};
+pub use store::{SqliteStore, Store};
+
+pub use rassylka_channels as channels;
+pub use rassylka_model as model;
+pub use rassylka_schedule as schedule;
+pub use rassylka_segment as segment;
+pub use rassylka_template as template;

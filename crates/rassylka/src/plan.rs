@@ -1,0 +1,322 @@
+//! Who gets what: the one function that both previews and freezes an occurrence's audience,
+//! so a preview equals what a run targets on the same data.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono_tz::Tz;
+use rassylka_channels::sms_segments;
+use rassylka_model::{ChannelKind, Recipient};
+use rassylka_schedule::SendWindow;
+use rassylka_segment::{
+    BookingMatch, CompileOptions, Exclusion, Outcome, Segment, Targets, targets,
+};
+use rassylka_template::{Formatting, OutputFormat, PreparedTemplate, Values};
+use rust_decimal::Decimal;
+
+use crate::mailing::{CompiledContent, DeliveryMode, Mailing};
+use crate::store::{DeliveryStatus, NewDelivery};
+use crate::{DispatchError, Problem};
+
+/// A channel's templates bound to one occurrence.
+struct PreparedContent {
+    subject: Option<PreparedTemplate>,
+    text: Option<PreparedTemplate>,
+    html: Option<PreparedTemplate>,
+    image: Option<String>,
+}
+
+/// Everything fixed for one occurrence of one mailing.
+pub(crate) struct Planner<'m> {
+    mailing: &'m Mailing,
+    segment: Segment,
+    zone: Tz,
+    fired_at: DateTime<Utc>,
+    occurrence_key: String,
+    content: BTreeMap<ChannelKind, PreparedContent>,
+    unreachable: HashSet<(String, ChannelKind)>,
+    tariffs: BTreeMap<ChannelKind, Decimal>,
+    window: Option<SendWindow>,
+    bookings: Vec<BookingMatch>,
+}
+
+/// What the plan did with one recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Planned {
+    /// Not in the audience.
+    NotMatched,
+    /// In the audience; deliveries (maybe skipped ones) were written out.
+    Matched,
+}
+
+impl<'m> Planner<'m> {
+    pub(crate) fn new(
+        mailing: &'m Mailing,
+        evaluation_date: NaiveDate,
+        fired_at: DateTime<Utc>,
+        occurrence_key: String,
+        tariffs: &BTreeMap<ChannelKind, Decimal>,
+        unreachable: HashSet<(String, ChannelKind)>,
+    ) -> Result<Planner<'m>, DispatchError> {
+        let zone = mailing.zone();
+        let segment = Segment::compile(
+            &mailing.audience,
+            &CompileOptions::new(evaluation_date, zone),
+        )
+        .map_err(|e| {
+            DispatchError::InvalidMailing(vec![Problem {
+                path: "audience".into(),
+                message: e.to_string(),
+            }])
+        })?;
+        let mut values = Values::new();
+        if let Some(bonus) = &mailing.bonus {
+            values.insert("bonus_accrued", bonus.amount);
+            if let Some(days) = bonus.expires_in_days {
+                values.insert(
+                    "bonus_expires_on",
+                    evaluation_date + Days::new(u64::from(days)),
+                );
+            }
+        }
+        for (name, value) in &mailing.values {
+            values.insert_text(name, value);
+        }
+        let formatting = Formatting::default();
+        let mut content = BTreeMap::new();
+        for channel in &mailing.channels {
+            let compiled: CompiledContent = mailing
+                .compile_channel(*channel)
+                .map_err(DispatchError::InvalidMailing)?;
+            let body_format = match channel {
+                ChannelKind::Telegram => OutputFormat::TelegramHtml,
+                _ => OutputFormat::Plain,
+            };
+            let prepare = |t: &rassylka_template::Template, format| {
+                t.prepare(evaluation_date, &values, &formatting, format)
+            };
+            content.insert(
+                *channel,
+                PreparedContent {
+                    subject: compiled
+                        .subject
+                        .as_ref()
+                        .map(|t| prepare(t, OutputFormat::Plain)),
+                    text: compiled.text.as_ref().map(|t| prepare(t, body_format)),
+                    html: compiled
+                        .html
+                        .as_ref()
+                        .map(|t| prepare(t, OutputFormat::Html)),
+                    image: compiled.image.clone(),
+                },
+            );
+        }
+        Ok(Planner {
+            mailing,
+            segment,
+            zone,
+            fired_at,
+            occurrence_key,
+            content,
+            unreachable,
+            tariffs: tariffs.clone(),
+            window: mailing.send_window,
+            bookings: Vec::new(),
+        })
+    }
+
+    fn skipped(
+        &self,
+        recipient_id: &str,
+        group_key: String,
+        channel: Option<ChannelKind>,
+        reason: String,
+    ) -> NewDelivery {
+        let suffix = channel.map_or("-", ChannelKind::as_str);
+        NewDelivery {
+            delivery_key: format!(
+                "{}/{recipient_id}/{suffix}{}",
+                self.occurrence_key,
+                group_suffix(&group_key, recipient_id)
+            ),
+            recipient_id: recipient_id.to_owned(),
+            channel,
+            address: None,
+            booking_id: None,
+            group_key,
+            rank: 0,
+            status: DeliveryStatus::Skipped,
+            not_before: None,
+            subject: None,
+            text: None,
+            html: None,
+            image: None,
+            units: 0,
+            cost: None,
+            error: Some(reason),
+        }
+    }
+
+    /// A line of the recipients that could not be read, journaled as skipped.
+    pub(crate) fn unreadable(&self, place: &str, error: &str) -> NewDelivery {
+        let id = place.replace(' ', ":");
+        self.skipped(
+            &id,
+            id.clone(),
+            None,
+            format!("unreadable recipient ({place}): {error}"),
+        )
+    }
+
+    /// Appends the deliveries for `r` to `out`.
+    pub(crate) fn plan(&mut self, r: &Recipient, out: &mut Vec<NewDelivery>) -> Planned {
+        let mut bookings = std::mem::take(&mut self.bookings);
+        bookings.clear();
+        let outcome = self.segment.evaluate(r, &mut bookings);
+        let planned = match outcome {
+            Outcome::NoMatch => Planned::NotMatched,
+            _ => {
+                self.plan_matched(r, outcome, &bookings, out);
+                Planned::Matched
+            }
+        };
+        self.bookings = bookings;
+        planned
+    }
+
+    fn plan_matched(
+        &self,
+        r: &Recipient,
+        outcome: Outcome,
+        bookings: &[BookingMatch],
+        out: &mut Vec<NewDelivery>,
+    ) {
+        let reachable = match targets(r, self.mailing.class) {
+            Targets::Excluded(why) => {
+                out.push(self.skipped(&r.id, r.id.clone(), None, exclusion_text(why).into()));
+                return;
+            }
+            Targets::Channels(set) => set,
+        };
+        let channels: Vec<ChannelKind> = self
+            .mailing
+            .channels
+            .iter()
+            .copied()
+            .filter(|c| reachable.contains(*c) && !self.unreachable.contains(&(r.id.clone(), *c)))
+            .collect();
+        if channels.is_empty() {
+            out.push(self.skipped(
+                &r.id,
+                r.id.clone(),
+                None,
+                "not reachable on any of the mailing's channels".into(),
+            ));
+            return;
+        }
+        let not_before = self
+            .window
+            .and_then(|w| w.earliest_delivery_for(self.fired_at, r.timezone, self.zone))
+            .filter(|at| *at > self.fired_at);
+        let groups: Vec<(Option<usize>, String)> = match outcome {
+            Outcome::Bookings => bookings
+                .iter()
+                .map(|b| {
+                    let id = r.bookings[b.index]
+                        .id
+                        .clone()
+                        .unwrap_or_else(|| format!("#{}", b.index));
+                    let anchor = b.anchor.map(|d| d.to_string()).unwrap_or_default();
+                    (Some(b.index), format!("{}/{id}@{anchor}", r.id))
+                })
+                .collect(),
+            _ => vec![(None, r.id.clone())],
+        };
+        for (booking_index, group) in groups {
+            let booking = booking_index.and_then(|i| r.bookings.get(i));
+            let mut queued_one = false;
+            for (rank, channel) in channels.iter().enumerate() {
+                let group_key = match self.mailing.mode {
+                    DeliveryMode::Priority => group.clone(),
+                    DeliveryMode::All => format!("{group}#{channel}"),
+                };
+                let content = &self.content[channel];
+                let render =
+                    |t: &Option<PreparedTemplate>| t.as_ref().map(|t| t.render(r, booking));
+                let (subject, text, html) = (
+                    render(&content.subject),
+                    render(&content.text),
+                    render(&content.html),
+                );
+                let incomplete = [&subject, &text, &html]
+                    .iter()
+                    .any(|p| p.as_ref().is_some_and(|(_, rep)| !rep.is_complete()));
+                if incomplete && self.mailing.skip_incomplete {
+                    let mut row = self.skipped(
+                        &r.id,
+                        group_key,
+                        Some(*channel),
+                        "a placeholder has no value".into(),
+                    );
+                    row.delivery_key = self.delivery_key(&r.id, *channel, &group);
+                    out.push(row);
+                    continue;
+                }
+                let status = match self.mailing.mode {
+                    DeliveryMode::Priority if queued_one => DeliveryStatus::Standby,
+                    _ => DeliveryStatus::Queued,
+                };
+                queued_one = true;
+                let text = text.map(|(t, _)| t);
+                let units = match channel {
+                    ChannelKind::Sms => sms_segments(text.as_deref().unwrap_or_default()).parts,
+                    _ => 1,
+                };
+                let cost = self
+                    .tariffs
+                    .get(channel)
+                    .map(|price| *price * Decimal::from(units));
+                out.push(NewDelivery {
+                    delivery_key: self.delivery_key(&r.id, *channel, &group),
+                    recipient_id: r.id.clone(),
+                    channel: Some(*channel),
+                    address: r.address(*channel).ok().map(|a| a.to_string()),
+                    booking_id: booking.and_then(|b| b.id.clone()),
+                    group_key,
+                    rank: u32::try_from(rank).unwrap_or(u32::MAX),
+                    status,
+                    not_before,
+                    subject: subject.map(|(t, _)| t),
+                    text,
+                    html: html.map(|(t, _)| t),
+                    image: content.image.clone(),
+                    units,
+                    cost,
+                    error: None,
+                });
+            }
+        }
+    }
+
+    fn delivery_key(&self, recipient_id: &str, channel: ChannelKind, group: &str) -> String {
+        format!(
+            "{}/{recipient_id}/{channel}{}",
+            self.occurrence_key,
+            group_suffix(group, recipient_id)
+        )
+    }
+}
+
+/// The booking part of a group key (`/b-77@2026-12-01`), empty for a recipient-level group.
+fn group_suffix<'a>(group: &'a str, recipient_id: &str) -> &'a str {
+    group.strip_prefix(recipient_id).unwrap_or("")
+}
+
+fn exclusion_text(why: Exclusion) -> &'static str {
+    match why {
+        Exclusion::NoMailings => "no_mailings: the recipient unsubscribed",
+        Exclusion::NoConsent => "no_consent: no advertising consent",
+        Exclusion::InvalidContact => "invalid_contact: every contact is invalid",
+        Exclusion::Unreachable => "unreachable: no contact",
+    }
+}

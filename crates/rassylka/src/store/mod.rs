@@ -1,0 +1,481 @@
+//! The journal: mailings, occurrences and one row per delivery. [`Store`] is the contract;
+//! [`SqliteStore`] the embedded default.
+
+mod sqlite;
+
+use std::fmt;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use rassylka_model::ChannelKind;
+use rust_decimal::Decimal;
+
+pub use sqlite::SqliteStore;
+
+use crate::DispatchError;
+
+/// Where a mailing is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MailingState {
+    /// Saved, not confirmed.
+    Draft,
+    /// Confirmed: occurrences fire when due.
+    Queued,
+    /// Paused by the operator or by a provider's quota (until `paused_until`).
+    Paused,
+    /// A one-time mailing that has finished.
+    Done,
+    /// Cancelled by the operator; never fires again.
+    Cancelled,
+    /// Stopped because a channel's settings are wrong; fix them and resume.
+    Stopped,
+}
+
+impl MailingState {
+    /// The lower-case name stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailingState::Draft => "draft",
+            MailingState::Queued => "queued",
+            MailingState::Paused => "paused",
+            MailingState::Done => "done",
+            MailingState::Cancelled => "cancelled",
+            MailingState::Stopped => "stopped",
+        }
+    }
+}
+
+impl fmt::Display for MailingState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for MailingState {
+    type Err = DispatchError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "draft" => MailingState::Draft,
+            "queued" => MailingState::Queued,
+            "paused" => MailingState::Paused,
+            "done" => MailingState::Done,
+            "cancelled" => MailingState::Cancelled,
+            "stopped" => MailingState::Stopped,
+            other => {
+                return Err(DispatchError::Store(
+                    format!("unknown mailing state `{other}` in the store").into(),
+                ));
+            }
+        })
+    }
+}
+
+/// A stored mailing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MailingRecord {
+    /// Id.
+    pub id: String,
+    /// The mailing's JSON.
+    pub json: String,
+    /// State.
+    pub state: MailingState,
+    /// Schedule version: part of occurrence keys, bumped when the schedule changes.
+    pub version: u32,
+    /// Until when the schedule was looked at: occurrences up to here are decided.
+    pub checked_at: Option<DateTime<Utc>>,
+    /// A quota pause ends here.
+    pub paused_until: Option<DateTime<Utc>>,
+    /// Why it is paused or stopped.
+    pub reason: Option<String>,
+}
+
+/// Where an occurrence is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OccurrenceState {
+    /// Its audience is being written into the journal.
+    Freezing,
+    /// The audience is in the journal; deliveries are being sent.
+    Frozen,
+    /// Every delivery has ended (or waits for nothing this occurrence can do).
+    Done,
+    /// Found too late by the misfire policy; never sent.
+    Missed,
+}
+
+impl OccurrenceState {
+    /// The lower-case name stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OccurrenceState::Freezing => "freezing",
+            OccurrenceState::Frozen => "frozen",
+            OccurrenceState::Done => "done",
+            OccurrenceState::Missed => "missed",
+        }
+    }
+}
+
+impl FromStr for OccurrenceState {
+    type Err = DispatchError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "freezing" => OccurrenceState::Freezing,
+            "frozen" => OccurrenceState::Frozen,
+            "done" => OccurrenceState::Done,
+            "missed" => OccurrenceState::Missed,
+            other => {
+                return Err(DispatchError::Store(
+                    format!("unknown occurrence state `{other}` in the store").into(),
+                ));
+            }
+        })
+    }
+}
+
+/// An occurrence in the journal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OccurrenceRecord {
+    /// Row id.
+    pub id: i64,
+    /// Mailing.
+    pub mailing_id: String,
+    /// `mailing/vN/local date-time`, unique.
+    pub key: String,
+    /// When it fired (its scheduled instant).
+    pub fired_at: DateTime<Utc>,
+    /// The audience's «today».
+    pub evaluation_date: NaiveDate,
+    /// State.
+    pub state: OccurrenceState,
+}
+
+/// The occurrence to start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOccurrence {
+    /// Mailing.
+    pub mailing_id: String,
+    /// Unique key.
+    pub key: String,
+    /// Scheduled instant.
+    pub fired_at: DateTime<Utc>,
+    /// «Today» of the audience rules.
+    pub evaluation_date: NaiveDate,
+    /// Freezing for one that will run, missed for one the misfire policy gave up.
+    pub state: OccurrenceState,
+}
+
+/// What [`Store::start_occurrence`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OccurrenceStart {
+    /// Inserted now: this caller freezes it.
+    Created(OccurrenceRecord),
+    /// The key was there already (a restart, or another dispatcher).
+    Existing(OccurrenceRecord),
+}
+
+/// A delivery's state in the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DeliveryStatus {
+    /// Waiting to be sent (maybe for a send window or a retry time).
+    Queued,
+    /// A lower-priority channel, sent only if the ones before it fail for good.
+    Standby,
+    /// Handed to the channel; the answer is not recorded yet.
+    Sending,
+    /// Delivered to the provider.
+    Sent,
+    /// Failed for good, with the reason.
+    Failed,
+    /// Not sent, with the reason (excluded, unreadable input, delivered through another
+    /// channel, missing template values).
+    Skipped,
+    /// The process died while the provider held the request; not resent unless asked.
+    Unknown,
+}
+
+impl DeliveryStatus {
+    /// Every status.
+    pub const ALL: [DeliveryStatus; 7] = [
+        DeliveryStatus::Queued,
+        DeliveryStatus::Standby,
+        DeliveryStatus::Sending,
+        DeliveryStatus::Sent,
+        DeliveryStatus::Failed,
+        DeliveryStatus::Skipped,
+        DeliveryStatus::Unknown,
+    ];
+
+    /// The lower-case name stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Queued => "queued",
+            DeliveryStatus::Standby => "standby",
+            DeliveryStatus::Sending => "sending",
+            DeliveryStatus::Sent => "sent",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Skipped => "skipped",
+            DeliveryStatus::Unknown => "unknown",
+        }
+    }
+}
+
+impl FromStr for DeliveryStatus {
+    type Err = DispatchError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        DeliveryStatus::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| {
+                DispatchError::Store(format!("unknown delivery status `{s}` in the store").into())
+            })
+    }
+}
+
+impl fmt::Display for DeliveryStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A delivery to write when the audience is frozen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    /// Unique: `occurrence key/recipient/channel[/booking@anchor]`; the idempotency key.
+    pub delivery_key: String,
+    /// The recipient (or `line N` for an unreadable one).
+    pub recipient_id: String,
+    /// The channel; `None` for a recipient skipped before any channel was chosen.
+    pub channel: Option<ChannelKind>,
+    /// The validated address as text.
+    pub address: Option<String>,
+    /// The matched booking.
+    pub booking_id: Option<String>,
+    /// Deliveries that stand in for each other in priority mode share it.
+    pub group_key: String,
+    /// Priority rank inside the group (0 first).
+    pub rank: u32,
+    /// Queued, Standby or Skipped.
+    pub status: DeliveryStatus,
+    /// Not before this instant (send window).
+    pub not_before: Option<DateTime<Utc>>,
+    /// E-mail subject.
+    pub subject: Option<String>,
+    /// Text.
+    pub text: Option<String>,
+    /// E-mail HTML.
+    pub html: Option<String>,
+    /// Image path or URL.
+    pub image: Option<String>,
+    /// Billing units (SMS segments; 1 elsewhere).
+    pub units: u32,
+    /// Price of the units by the tariff.
+    pub cost: Option<Decimal>,
+    /// Why it is skipped.
+    pub error: Option<String>,
+}
+
+/// A delivery as the journal holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// Row id.
+    pub id: i64,
+    /// Occurrence row id.
+    pub occurrence_id: i64,
+    /// What was written at freezing.
+    pub planned: NewDelivery,
+    /// Sends attempted.
+    pub attempts: u32,
+    /// The provider's message id.
+    pub provider_id: Option<String>,
+    /// Error class of the last failure (`transient`, `recipient_gone` …).
+    pub error_class: Option<String>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// When it was sent.
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// What became of a claimed delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryResult {
+    /// The provider took it.
+    Sent {
+        /// Row id.
+        id: i64,
+        /// Provider's id.
+        provider_id: Option<String>,
+        /// What it cost, when the provider said.
+        cost: Option<Decimal>,
+    },
+    /// Transient failure: queued again for `not_before`.
+    Retry {
+        /// Row id.
+        id: i64,
+        /// When to try again.
+        not_before: DateTime<Utc>,
+        /// Error class.
+        class: String,
+        /// The error.
+        error: String,
+    },
+    /// Failed for good; in priority mode the next channel of the group is queued.
+    Failed {
+        /// Row id.
+        id: i64,
+        /// Error class.
+        class: String,
+        /// The error.
+        error: String,
+    },
+    /// Not attempted after all (the mailing paused or stopped): back to the queue, the claim's
+    /// attempt not counted.
+    Requeue {
+        /// Row id.
+        id: i64,
+    },
+}
+
+/// Deliveries of one occurrence by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    /// Queued.
+    pub queued: u64,
+    /// Standby.
+    pub standby: u64,
+    /// Sending.
+    pub sending: u64,
+    /// Sent.
+    pub sent: u64,
+    /// Failed.
+    pub failed: u64,
+    /// Skipped.
+    pub skipped: u64,
+    /// Unknown.
+    pub unknown: u64,
+}
+
+impl StatusCounts {
+    pub(crate) fn add(&mut self, status: DeliveryStatus, n: u64) {
+        *match status {
+            DeliveryStatus::Queued => &mut self.queued,
+            DeliveryStatus::Standby => &mut self.standby,
+            DeliveryStatus::Sending => &mut self.sending,
+            DeliveryStatus::Sent => &mut self.sent,
+            DeliveryStatus::Failed => &mut self.failed,
+            DeliveryStatus::Skipped => &mut self.skipped,
+            DeliveryStatus::Unknown => &mut self.unknown,
+        } += n;
+    }
+
+    /// Adds another count.
+    pub fn merge(&mut self, other: &StatusCounts) {
+        for status in DeliveryStatus::ALL {
+            self.add(status, other.get(status));
+        }
+    }
+
+    /// The count of one status.
+    pub fn get(&self, status: DeliveryStatus) -> u64 {
+        match status {
+            DeliveryStatus::Queued => self.queued,
+            DeliveryStatus::Standby => self.standby,
+            DeliveryStatus::Sending => self.sending,
+            DeliveryStatus::Sent => self.sent,
+            DeliveryStatus::Failed => self.failed,
+            DeliveryStatus::Skipped => self.skipped,
+            DeliveryStatus::Unknown => self.unknown,
+        }
+    }
+}
+
+/// The journal's storage.
+///
+/// Designed for several workers: [`Store::claim`] hands each queued delivery to one caller
+/// (SQLite serialises writers; a PostgreSQL implementation claims with `FOR UPDATE SKIP
+/// LOCKED`), occurrence keys and delivery keys are unique, and [`Store::recover`] turns the
+/// deliveries a dead worker left in `sending` into `unknown` (or back to the queue on
+/// channels that take an idempotency key).
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Inserts or replaces a mailing.
+    async fn save_mailing(&self, record: &MailingRecord) -> Result<(), DispatchError>;
+    /// A mailing by id.
+    async fn mailing(&self, id: &str) -> Result<Option<MailingRecord>, DispatchError>;
+    /// Every mailing.
+    async fn mailings(&self) -> Result<Vec<MailingRecord>, DispatchError>;
+    /// Inserts an occurrence unless its key exists.
+    async fn start_occurrence(
+        &self,
+        occurrence: &NewOccurrence,
+    ) -> Result<OccurrenceStart, DispatchError>;
+    /// Sets an occurrence's state.
+    async fn set_occurrence_state(
+        &self,
+        id: i64,
+        state: OccurrenceState,
+    ) -> Result<(), DispatchError>;
+    /// Removes an occurrence and its deliveries (a run refused before sending anything).
+    async fn discard_occurrence(&self, id: i64) -> Result<(), DispatchError>;
+    /// Occurrences of a mailing (all mailings with `None`), oldest first.
+    async fn occurrences(
+        &self,
+        mailing_id: Option<&str>,
+    ) -> Result<Vec<OccurrenceRecord>, DispatchError>;
+    /// Writes deliveries; a key already there is left as it is.
+    async fn insert_deliveries(
+        &self,
+        occurrence_id: i64,
+        deliveries: &[NewDelivery],
+    ) -> Result<(), DispatchError>;
+    /// Marks up to `limit` queued deliveries due at `now` as sending and returns them.
+    async fn claim(
+        &self,
+        occurrence_id: i64,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, DispatchError>;
+    /// Records what became of claimed deliveries.
+    async fn record(
+        &self,
+        occurrence_id: i64,
+        results: &[DeliveryResult],
+        now: DateTime<Utc>,
+    ) -> Result<(), DispatchError>;
+    /// Deliveries left in `sending` by a dead process: back to the queue on `idempotent`
+    /// channels, `unknown` elsewhere. Returns how many became unknown.
+    async fn recover(
+        &self,
+        occurrence_id: i64,
+        idempotent: &[ChannelKind],
+    ) -> Result<u64, DispatchError>;
+    /// Puts `unknown` deliveries back in the queue, when the operator asks to resend them.
+    async fn requeue_unknown(&self, occurrence_id: i64) -> Result<u64, DispatchError>;
+    /// The earliest instant a queued delivery waits for.
+    async fn next_due(&self, occurrence_id: i64) -> Result<Option<DateTime<Utc>>, DispatchError>;
+    /// Deliveries by status.
+    async fn counts(&self, occurrence_id: i64) -> Result<StatusCounts, DispatchError>;
+    /// Deliveries of an occurrence in order, `limit` from `after_id`.
+    async fn deliveries(
+        &self,
+        occurrence_id: i64,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, DispatchError>;
+    /// Remembers that a recipient's contact on a channel is gone.
+    async fn mark_unreachable(
+        &self,
+        recipient_id: &str,
+        channel: ChannelKind,
+        reason: &str,
+    ) -> Result<(), DispatchError>;
+    /// Every (recipient, channel) known gone.
+    async fn unreachable(&self) -> Result<Vec<(String, ChannelKind)>, DispatchError>;
+    /// Records the bonus accrual of (occurrence, recipient) as done.
+    async fn finish_accrual(
+        &self,
+        occurrence_id: i64,
+        recipient_id: &str,
+    ) -> Result<(), DispatchError>;
+    /// Recipients of an occurrence with a sent delivery whose accrual is not done.
+    async fn pending_accruals(&self, occurrence_id: i64) -> Result<Vec<String>, DispatchError>;
+}

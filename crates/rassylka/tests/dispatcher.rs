@@ -1,0 +1,591 @@
+//! The dispatcher through its public API, on real SQLite (in memory and in files) with
+//! in-memory channels: lifecycle, preview = run, priority fallback, error classes, crash
+//! recovery, bonuses, send windows, malformed input.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rassylka::channels::{Channel, ErrorClass, FileOutbox, MemoryChannel};
+use rassylka::model::{Address, ChannelKind, PhoneNumber, Recipient};
+use rassylka::store::{DeliveryStatus, MailingState, OccurrenceState, Store};
+use rassylka::{
+    DispatchError, Dispatcher, Mailing, ManualClock, MemoryLedger, MemorySource, Rassylka,
+    RassylkaBuilder, SqliteStore,
+};
+
+fn people() -> Vec<Recipient> {
+    let lines = [
+        r#"{"id": "a", "first_name": "Анна", "gender": "female", "timezone": "Asia/Vladivostok", "consent": {"advertising": true},
+            "contacts": {"telegram_chat_id": 1, "phone": "+79160000001", "email": "a@example.com"}}"#,
+        r#"{"id": "b", "first_name": "Борис", "consent": {"advertising": true}, "contacts": {"phone": "8 916 000-00-02"}}"#,
+        r#"{"id": "c", "first_name": "Вера", "consent": {"advertising": true}, "contacts": {"telegram_chat_id": 3, "vk_user_id": 33}}"#,
+        r#"{"id": "d", "first_name": "Глеб", "consent": {"advertising": false}, "contacts": {"telegram_chat_id": 4}}"#,
+        r#"{"id": "e", "first_name": "Дина", "consent": {"advertising": true}, "no_mailings": true, "contacts": {"phone": "+79160000005"}}"#,
+        r#"{"id": "f", "consent": {"advertising": true}, "contacts": {"email": "broken@"}}"#,
+    ];
+    lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+struct World {
+    dispatcher: Rassylka,
+    store: Arc<SqliteStore>,
+    clock: Arc<ManualClock>,
+    telegram: Arc<MemoryChannel>,
+    sms: Arc<MemoryChannel>,
+    vk: Arc<MemoryChannel>,
+    ledger: Arc<MemoryLedger>,
+}
+
+async fn world_with(
+    store: SqliteStore,
+    now: &str,
+    tweak: impl FnOnce(RassylkaBuilder) -> RassylkaBuilder,
+) -> World {
+    let store = Arc::new(store);
+    let clock = Arc::new(ManualClock::starting_at(at(now)));
+    let (telegram, sms, vk, email) = (
+        Arc::new(MemoryChannel::new(ChannelKind::Telegram)),
+        Arc::new(MemoryChannel::new(ChannelKind::Sms)),
+        Arc::new(MemoryChannel::new(ChannelKind::Vk)),
+        Arc::new(MemoryChannel::new(ChannelKind::Email)),
+    );
+    let ledger = Arc::new(MemoryLedger::default());
+    let builder = Rassylka::builder()
+        .recipients(MemorySource::new(people()))
+        .store_shared(store.clone())
+        .clock(clock.clone())
+        .ledger(ledger.clone())
+        .channel(telegram.clone())
+        .channel(sms.clone())
+        .channel(vk.clone())
+        .channel(email)
+        .tariff(ChannelKind::Sms, "4.5".parse().unwrap())
+        .retry_backoff(Duration::from_millis(5), Duration::from_millis(20))
+        .max_wait(Duration::from_secs(5));
+    World {
+        dispatcher: tweak(builder).build().unwrap(),
+        store,
+        clock,
+        telegram,
+        sms,
+        vk,
+        ledger,
+    }
+}
+
+async fn world(now: &str) -> World {
+    world_with(SqliteStore::in_memory().await.unwrap(), now, |b| b).await
+}
+
+fn mailing(mode: &str, extra: &str) -> Mailing {
+    Mailing::from_json(&format!(
+        r#"{{"id": "m-1", "name": "Тест", "class": "advertising", "mode": "{mode}",
+            "schedule": {{"start": "2026-11-22T10:00", "tz": "Europe/Moscow", "every": "once"}},
+            "channels": ["telegram", "sms", "vk"],
+            "content": {{"default": {{"dialect": "bonusplus", "text": "[ИМЯ|Друг], дарим [БОН2] бонусов!"}}}},
+            "bonus": {{"amount": 300, "expires_in_days": 14}}{extra}}}"#
+    ))
+    .unwrap()
+}
+
+async fn statuses(w: &World) -> Vec<(String, Option<ChannelKind>, DeliveryStatus)> {
+    let mut out = Vec::new();
+    for o in w.store.occurrences(Some("m-1")).await.unwrap() {
+        for d in w.store.deliveries(o.id, 0, 1000).await.unwrap() {
+            out.push((
+                d.planned.recipient_id.clone(),
+                d.planned.channel,
+                d.planned.status,
+            ));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn preview_equals_what_the_run_sends_in_both_modes() {
+    for mode in ["all", "priority"] {
+        let w = world("2026-11-22T07:00:30Z").await;
+        let m = mailing(mode, "");
+        w.dispatcher.save(&m).await.unwrap();
+        let preview = w.dispatcher.preview(&m, None).await.unwrap();
+        assert_eq!(preview.matched, 6);
+        w.dispatcher.confirm("m-1").await.unwrap();
+        let report = w.dispatcher.run_due().await.unwrap();
+        let sent = |k| preview.per_channel[&k];
+        assert_eq!(
+            w.telegram.sent().len() as u64,
+            sent(ChannelKind::Telegram),
+            "{mode}"
+        );
+        assert_eq!(w.sms.sent().len() as u64, sent(ChannelKind::Sms), "{mode}");
+        assert_eq!(w.vk.sent().len() as u64, sent(ChannelKind::Vk), "{mode}");
+        assert_eq!(
+            report.counts.sent,
+            preview.per_channel.values().sum::<u64>()
+        );
+        if mode == "priority" {
+            // a: telegram; b: sms; c: telegram (vk on standby, then skipped).
+            assert_eq!(
+                (
+                    sent(ChannelKind::Telegram),
+                    sent(ChannelKind::Sms),
+                    sent(ChannelKind::Vk)
+                ),
+                (2, 1, 0)
+            );
+        } else {
+            assert_eq!(
+                (
+                    sent(ChannelKind::Telegram),
+                    sent(ChannelKind::Sms),
+                    sent(ChannelKind::Vk)
+                ),
+                (2, 2, 1)
+            );
+        }
+        assert_eq!(
+            w.telegram.sent()[0].message.text,
+            "Анна, дарим 300 бонусов!"
+        );
+        let record = w.store.mailing("m-1").await.unwrap().unwrap();
+        assert_eq!(record.state, MailingState::Done);
+        // Excluded recipients are journaled as skipped with the reason.
+        let rows = statuses(&w).await;
+        assert!(rows.contains(&("d".into(), None, DeliveryStatus::Skipped)));
+        assert!(rows.contains(&("e".into(), None, DeliveryStatus::Skipped)));
+        assert!(rows.contains(&("f".into(), None, DeliveryStatus::Skipped)));
+        // Running again sends nothing more.
+        w.dispatcher.run_due().await.unwrap();
+        assert_eq!(w.telegram.sent().len() as u64, sent(ChannelKind::Telegram));
+    }
+}
+
+#[tokio::test]
+async fn cost_counts_sms_segments_of_each_recipients_own_text() {
+    let w = world("2026-11-22T07:00:30Z").await;
+    let long = "Ж".repeat(65);
+    let m = Mailing::from_json(&format!(
+        r#"{{"id": "m-1", "class": "service", "channels": ["sms"], "tz": "Europe/Moscow",
+            "content": {{"sms": {{"text": "{{first_name|}}{long}"}}}}}}"#
+    ))
+    .unwrap();
+    let cost = w.dispatcher.cost(&m, None).await.unwrap();
+    // a: «Анна» + 65 = 69 UCS-2 characters, one part; b: «Борис» + 65 = 70; e: «Дина» + 65 = 69.
+    // Service mailings ignore consent, so a, b and e (who unsubscribed) all get one.
+    let sms = &cost.per_channel[&ChannelKind::Sms];
+    assert_eq!((sms.messages, sms.units), (3, 3));
+    assert_eq!(cost.total.to_string(), "13.5");
+    let m = Mailing::from_json(&format!(
+        r#"{{"id": "m-1", "class": "service", "channels": ["sms"],
+            "content": {{"sms": {{"text": "{{first_name|}}{long}Ж"}}}}}}"#
+    ))
+    .unwrap();
+    // One more character: 71 for «Борис» makes two parts (67 + 4), the others stay at 70.
+    let sms = w.dispatcher.cost(&m, None).await.unwrap().per_channel[&ChannelKind::Sms].clone();
+    assert_eq!((sms.messages, sms.units), (3, 4));
+}
+
+#[tokio::test]
+async fn priority_falls_back_when_a_channel_fails_for_good_and_remembers_gone_contacts() {
+    let w = world("2026-11-22T07:00:30Z").await;
+    w.telegram
+        .fail_for(Address::TelegramChat(1), ErrorClass::RecipientGone);
+    w.telegram
+        .fail_for(Address::TelegramChat(3), ErrorClass::Rejected);
+    w.dispatcher.save(&mailing("priority", "")).await.unwrap();
+    w.dispatcher.confirm("m-1").await.unwrap();
+    let report = w.dispatcher.run_due().await.unwrap();
+    assert_eq!(report.counts.failed, 2);
+    // a fell back to sms, c to vk.
+    let sms: Vec<_> = w.sms.sent().iter().map(|s| s.to.clone()).collect();
+    assert!(sms.contains(&Address::Phone(PhoneNumber::parse("+79160000001").unwrap())));
+    assert_eq!(w.vk.sent().len(), 1);
+    assert!(
+        w.store
+            .unreachable()
+            .await
+            .unwrap()
+            .contains(&("a".to_owned(), ChannelKind::Telegram))
+    );
+    // The next mailing does not try a's telegram again.
+    let m2 = Mailing::from_json(
+        r#"{"id": "m-2", "class": "service", "channels": ["telegram"], "content": {"default": {"text": "hi"}}}"#,
+    )
+    .unwrap();
+    let preview = w.dispatcher.preview(&m2, None).await.unwrap();
+    assert_eq!(
+        preview.per_channel[&ChannelKind::Telegram],
+        2,
+        "c and d, not a"
+    );
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_with_backoff_until_sent_or_out_of_attempts() {
+    let w = world_with(
+        SqliteStore::in_memory().await.unwrap(),
+        "2026-11-22T07:00:30Z",
+        |b| b.max_attempts(3),
+    )
+    .await;
+    w.telegram.fail_next(ErrorClass::Transient);
+    w.telegram.fail_next(ErrorClass::Transient);
+    w.sms.fail_always(Some(ErrorClass::Transient));
+    w.dispatcher.save(&mailing("all", "")).await.unwrap();
+    w.dispatcher.confirm("m-1").await.unwrap();
+    let report = w.dispatcher.run_due().await.unwrap();
+    assert_eq!(
+        w.telegram.sent().len(),
+        2,
+        "both telegram deliveries got through on a retry"
+    );
+    assert_eq!(
+        report.counts.failed, 2,
+        "the two sms deliveries gave up after 3 attempts"
+    );
+    for o in w.store.occurrences(Some("m-1")).await.unwrap() {
+        for d in w.store.deliveries(o.id, 0, 100).await.unwrap() {
+            if d.planned.channel == Some(ChannelKind::Sms) {
+                assert_eq!((d.planned.status, d.attempts), (DeliveryStatus::Failed, 3));
+                assert_eq!(d.error_class.as_deref(), Some("transient"));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn quota_pauses_the_mailing_until_it_renews_and_configuration_stops_it() {
+    let w = world("2026-11-22T07:00:30Z").await;
+    w.sms.fail_next(ErrorClass::Quota);
+    w.dispatcher.save(&mailing("all", "")).await.unwrap();
+    w.dispatcher.confirm("m-1").await.unwrap();
+    w.dispatcher.run_due().await.unwrap();
+    let record = w.store.mailing("m-1").await.unwrap().unwrap();
+    assert_eq!(record.state, MailingState::Paused);
+    let until = record.paused_until.unwrap();
+    assert_eq!(
+        until.to_rfc3339(),
+        "2026-11-22T21:00:00+00:00",
+        "next midnight in Moscow"
+    );
+    // Still paused before that.
+    w.dispatcher.run_due().await.unwrap();
+    let before = w.sms.sent().len();
+    w.clock.advance(TimeDelta::hours(15));
+    let report = w.dispatcher.run_due().await.unwrap();
+    assert!(w.sms.sent().len() > before);
+    assert_eq!(report.counts.queued, 0);
+
+    let w = world("2026-11-22T07:00:30Z").await;
+    w.telegram.fail_always(Some(ErrorClass::Configuration));
+    w.dispatcher.save(&mailing("all", "")).await.unwrap();
+    w.dispatcher.confirm("m-1").await.unwrap();
+    let err = w.dispatcher.run_due().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DispatchError::Configuration {
+                channel: ChannelKind::Telegram,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        w.store.mailing("m-1").await.unwrap().unwrap().state,
+        MailingState::Stopped
+    );
+    w.telegram.fail_always(None);
+    w.dispatcher.resume("m-1").await.unwrap();
+    w.dispatcher.run_due().await.unwrap();
+    assert_eq!(w.telegram.sent().len(), 2);
+}
+
+#[tokio::test]
+async fn bonuses_are_accrued_once_per_occurrence_and_recipient() {
+    let w = world("2026-11-22T07:00:30Z").await;
+    w.dispatcher.save(&mailing("all", "")).await.unwrap();
+    w.dispatcher.confirm("m-1").await.unwrap();
+    w.dispatcher.run_due().await.unwrap();
+    w.dispatcher.run_due().await.unwrap();
+    let mut who: Vec<_> = w
+        .ledger
+        .accruals()
+        .iter()
+        .map(|a| a.recipient_id.clone())
+        .collect();
+    who.sort();
+    assert_eq!(
+        who,
+        ["a", "b", "c"],
+        "reached recipients, each once although a got two messages"
+    );
+    let a = &w.ledger.accruals()[0];
+    assert_eq!(a.amount.to_string(), "300");
+    assert_eq!(a.expires_on.unwrap().to_string(), "2026-12-06");
+    assert!(a.key.starts_with("m-1/v1/2026-11-22T10:00/"));
+}
+
+#[tokio::test]
+async fn deliveries_wait_for_the_send_window_in_the_recipients_zone() {
+    // 10:00 in Moscow is 17:00 in Vladivostok: a's window (09:00–16:00) is closed until tomorrow.
+    let w = world("2026-11-22T07:00:30Z").await;
+    w.dispatcher
+        .save(&mailing(
+            "priority",
+            r#", "send_window": {"from": "09:00", "to": "16:00"}"#,
+        ))
+        .await
+        .unwrap();
+    w.dispatcher.confirm("m-1").await.unwrap();
+    let report = w.dispatcher.run_due().await.unwrap();
+    assert_eq!(report.counts.sent, 2, "b and c, in Moscow");
+    assert_eq!(report.counts.queued, 1);
+    assert_eq!(
+        report.next_due.unwrap().to_rfc3339(),
+        "2026-11-22T23:00:00+00:00",
+        "09:00 next day in Vladivostok"
+    );
+    w.clock.advance(TimeDelta::hours(16));
+    let report = w.dispatcher.run_due().await.unwrap();
+    assert_eq!((report.counts.sent, report.counts.queued), (3, 0));
+}
+
+#[tokio::test]
+async fn a_crash_leaves_in_flight_deliveries_unknown_except_on_idempotent_channels() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("journal.db");
+    let w = world_with(
+        SqliteStore::open(&db).await.unwrap(),
+        "2026-11-22T07:00:30Z",
+        |b| b,
+    )
+    .await;
+    w.dispatcher.save(&mailing("all", "")).await.unwrap();
+    w.dispatcher.confirm("m-1").await.unwrap();
+    // Simulate a process that froze the occurrence, claimed two deliveries and died.
+    let mut report_before = w.dispatcher.occurrences("m-1").await.unwrap();
+    assert_eq!(report_before.len(), 0);
+    let m = Mailing::from_json(&w.store.mailing("m-1").await.unwrap().unwrap().json).unwrap();
+    drop(m);
+    let crashed = world_with(
+        SqliteStore::open(&db).await.unwrap(),
+        "2026-11-22T07:00:30Z",
+        |b| b.concurrency(1).max_wait(Duration::ZERO),
+    )
+    .await;
+    crashed.sms.fail_always(Some(ErrorClass::Quota));
+    crashed.dispatcher.run_due().await.unwrap();
+    report_before = crashed.dispatcher.occurrences("m-1").await.unwrap();
+    let occurrence = &report_before[0];
+    assert_eq!(occurrence.state, OccurrenceState::Frozen);
+    // Two deliveries claimed and never answered: one sms, one over the outbox-backed vk.
+    let store: &dyn Store = crashed.store.as_ref();
+    let claimed = store
+        .claim(occurrence.id, at("2026-11-22T07:01:00Z"), 10)
+        .await
+        .unwrap();
+    assert!(!claimed.is_empty());
+    let outbox_dir = tempfile::tempdir().unwrap();
+    let vk_outbox: Arc<dyn Channel> =
+        Arc::new(FileOutbox::open(outbox_dir.path(), ChannelKind::Vk).unwrap());
+    let restarted = world_with(
+        SqliteStore::open(&db).await.unwrap(),
+        "2026-11-22T07:02:00Z",
+        move |b| b.channel(vk_outbox),
+    )
+    .await;
+    restarted.dispatcher.resume("m-1").await.unwrap();
+    let report = restarted.dispatcher.run_due().await.unwrap();
+    let claimed_non_idempotent = claimed
+        .iter()
+        .filter(|d| d.planned.channel != Some(ChannelKind::Vk))
+        .count() as u64;
+    assert_eq!(report.recovered_unknown, claimed_non_idempotent);
+    assert_eq!(report.counts.unknown, claimed_non_idempotent);
+    let vk_claimed = claimed
+        .iter()
+        .any(|d| d.planned.channel == Some(ChannelKind::Vk));
+    let outbox = std::fs::read_to_string(outbox_dir.path().join("vk.jsonl")).unwrap_or_default();
+    assert_eq!(
+        outbox.lines().count(),
+        1,
+        "c's vk message, resent safely if it was in flight ({vk_claimed})"
+    );
+    // Unknown ones are not resent unless asked.
+    let sent_before = restarted.telegram.sent().len() + restarted.sms.sent().len();
+    restarted.dispatcher.run_due().await.unwrap();
+    assert_eq!(
+        restarted.telegram.sent().len() + restarted.sms.sent().len(),
+        sent_before
+    );
+    assert_eq!(
+        restarted.dispatcher.resend_unknown("m-1").await.unwrap(),
+        claimed_non_idempotent
+    );
+    let report = restarted.dispatcher.run_due().await.unwrap();
+    assert_eq!((report.counts.unknown, report.counts.queued), (0, 0));
+}
+
+#[tokio::test]
+async fn two_dispatchers_on_one_journal_send_each_delivery_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("journal.db");
+    let one = world_with(
+        SqliteStore::open(&db).await.unwrap(),
+        "2026-11-22T07:00:30Z",
+        |b| b.concurrency(1),
+    )
+    .await;
+    let two = world_with(
+        SqliteStore::open(&db).await.unwrap(),
+        "2026-11-22T07:00:30Z",
+        |b| b.concurrency(1),
+    )
+    .await;
+    one.dispatcher.save(&mailing("all", "")).await.unwrap();
+    one.dispatcher.confirm("m-1").await.unwrap();
+    let (a, b) = tokio::join!(one.dispatcher.run_due(), two.dispatcher.run_due());
+    a.unwrap();
+    b.unwrap();
+    let total = |w: &World| w.telegram.sent().len() + w.sms.sent().len() + w.vk.sent().len();
+    assert_eq!(total(&one) + total(&two), 5);
+    assert_eq!(one.dispatcher.occurrences("m-1").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn periodic_mailings_fire_each_occurrence_once_and_an_edited_schedule_is_a_new_version() {
+    let w = world("2026-11-22T06:59:00Z").await;
+    let daily = |start: &str| {
+        Mailing::from_json(&format!(
+            r#"{{"id": "m-1", "kind": "periodic", "class": "service",
+                "schedule": {{"start": "{start}", "tz": "Europe/Moscow", "every": "day"}},
+                "channels": ["telegram"], "content": {{"default": {{"text": "{{first_name|?}}: {{today}}"}}}}}}"#
+        ))
+        .unwrap()
+    };
+    w.dispatcher.save(&daily("2026-11-22T10:00")).await.unwrap();
+    w.dispatcher.confirm("m-1").await.unwrap();
+    assert_eq!(
+        w.dispatcher.run_due().await.unwrap().occurrences.len(),
+        0,
+        "not yet 10:00"
+    );
+    w.clock.advance(TimeDelta::minutes(2));
+    w.dispatcher.run_due().await.unwrap();
+    w.dispatcher.run_due().await.unwrap();
+    assert_eq!(w.telegram.sent().len(), 3);
+    assert_eq!(w.telegram.sent()[0].message.text, "Анна: 22.11.2026");
+    w.clock.advance(TimeDelta::days(1));
+    w.dispatcher.run_due().await.unwrap();
+    assert_eq!(w.telegram.sent().len(), 6);
+    assert_eq!(w.telegram.sent()[3].message.text, "Анна: 23.11.2026");
+    // Moving the time makes version 2; version 1's occurrences stay as they were.
+    w.dispatcher.save(&daily("2026-11-22T11:00")).await.unwrap();
+    assert_eq!(w.store.mailing("m-1").await.unwrap().unwrap().version, 2);
+    w.clock.advance(TimeDelta::hours(1));
+    w.dispatcher.run_due().await.unwrap();
+    let keys: Vec<String> = w
+        .dispatcher
+        .occurrences("m-1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "m-1/v1/2026-11-22T10:00",
+            "m-1/v1/2026-11-23T10:00",
+            "m-1/v2/2026-11-23T11:00"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn malformed_recipients_refuse_the_run_unless_skipped_and_then_are_journaled() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("people.jsonl");
+    std::fs::write(
+        &file,
+        "{\"id\": \"a\", \"contacts\": {\"telegram_chat_id\": 1}}\n{\"id\": \"b\", \"balance\": \"много\"}\nnot json\n{\"id\": \"c\", \"contacts\": {\"telegram_chat_id\": 3}}\n",
+    )
+    .unwrap();
+    let m = Mailing::from_json(r#"{"id": "m-1", "class": "service", "channels": ["telegram"], "content": {"default": {"text": "hi"}}}"#).unwrap();
+    for skip in [false, true] {
+        let telegram = Arc::new(MemoryChannel::new(ChannelKind::Telegram));
+        let store = Arc::new(SqliteStore::in_memory().await.unwrap());
+        let d = Rassylka::builder()
+            .recipients(rassylka::JsonlFile::new(&file))
+            .store_shared(store.clone())
+            .channel(telegram.clone())
+            .skip_malformed(skip)
+            .build()
+            .unwrap();
+        d.save(&m).await.unwrap();
+        d.confirm("m-1").await.unwrap();
+        let result = d.run_due().await;
+        if skip {
+            let report = result.unwrap();
+            assert_eq!((report.counts.sent, report.counts.skipped), (2, 2));
+            assert_eq!(telegram.sent().len(), 2);
+        } else {
+            let err = result.unwrap_err();
+            assert!(err.is_bad_input());
+            let text = err.to_string();
+            assert!(
+                text.contains("line 2: ") && text.contains("line 3: "),
+                "{text}"
+            );
+            assert!(telegram.sent().is_empty(), "nothing is sent");
+            assert!(
+                d.occurrences("m-1").await.unwrap().is_empty()
+                    || store.counts(1).await.unwrap().sent == 0
+            );
+        }
+    }
+}
+
+#[test]
+fn invalid_mailings_name_every_problem_by_json_path() {
+    let err = Mailing::from_json(
+        r#"{"id": "", "kind": "weekly", "class": "spam", "channels": ["telegram", "fax", "telegram"],
+            "audience": {"all": [{"gender": "female"}, {"age": {"gte": -1}}]},
+            "schedule": {"start": "2027-01-01T10:00", "tz": "Mars/Base", "every": "day"},
+            "content": {"default": {"dialect": "probonus", "text": "{frist_name}"}, "email": {"html": "x"}},
+            "bonus": {"amount": -5}, "colour": "red"}"#,
+    )
+    .unwrap_err();
+    let DispatchError::InvalidMailing(problems) = &err else {
+        panic!("{err}")
+    };
+    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    for expected in [
+        "colour",
+        "id",
+        "kind",
+        "class",
+        "audience.all[1].age.gte",
+        "schedule",
+        "channels[1]",
+        "channels[2]",
+        "bonus.amount",
+        "content.default.text",
+    ] {
+        assert!(paths.contains(&expected), "{expected} missing in {paths:?}");
+    }
+    let text = err.to_string();
+    assert!(text.contains("content.default.text: 1:1: unknown placeholder `{frist_name}`, did you mean `{first_name}`?"), "{text}");
+}

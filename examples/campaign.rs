@@ -1,0 +1,373 @@
+//! The dispatcher from a terminal (SPEC §8).
+//!
+//! ```text
+//! campaign --db FILE preview --mailing M.json --recipients R.jsonl [--channels C.json] [--today YYYY-MM-DD]
+//! campaign --db FILE cost    --mailing M.json --recipients R.jsonl [--channels C.json] [--today YYYY-MM-DD]
+//! campaign --db FILE run     --mailing M.json --recipients R.jsonl --outbox DIR [--channels C.json]
+//!                            [--now RFC3339] [--skip-malformed] [--resend-unknown]
+//! campaign --db FILE journal --mailing-id ID
+//! ```
+//! `preview` prints `{"matched":N,"per_channel":{"email":N,"sms":N,"telegram":N,"vk":N,"push":N}}`,
+//! `cost` `{"per_channel":{"sms":{"messages":N,"segments":N,"cost":X},…},"total":X}`, `run` a
+//! JSON summary of what it did, `journal` one JSON line per delivery. `run` sends every due
+//! occurrence up to now and exits; run again after a crash, it finishes the work without
+//! sending anything twice. Without `--channels` every channel writes to the outbox; with it,
+//! the channels named there use their real adapters. Bad input exits 2, anything else 1.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Parser, Subcommand};
+use rassylka::channels::{Channel, ChannelsFile, FileOutbox};
+use rassylka::model::ChannelKind;
+use rassylka::store::{MailingState, Store};
+use rassylka::{
+    Clock, DispatchError, Dispatcher, JsonlFile, Mailing, ManualClock, MemoryLedger, Rassylka,
+    SqliteStore, SystemClock,
+};
+use rassylka_workspace::CliError;
+use rust_decimal::Decimal;
+
+#[derive(Parser)]
+#[command(about = "Run mailings from a terminal")]
+struct Args {
+    /// The SQLite journal.
+    #[arg(long)]
+    db: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct Inputs {
+    /// The mailing JSON.
+    #[arg(long)]
+    mailing: PathBuf,
+    /// Recipients, one JSON object a line.
+    #[arg(long)]
+    recipients: PathBuf,
+    /// Channel adapters and tariffs.
+    #[arg(long)]
+    channels: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Exact counts per channel.
+    Preview {
+        #[command(flatten)]
+        inputs: Inputs,
+        /// The evaluation date (default: the next occurrence's).
+        #[arg(long)]
+        today: Option<String>,
+    },
+    /// Cost by the channels file's tariffs.
+    Cost {
+        #[command(flatten)]
+        inputs: Inputs,
+        /// The evaluation date (default: the next occurrence's).
+        #[arg(long)]
+        today: Option<String>,
+    },
+    /// Send every due occurrence up to now.
+    Run {
+        #[command(flatten)]
+        inputs: Inputs,
+        /// Where the outbox writes.
+        #[arg(long)]
+        outbox: PathBuf,
+        /// «Now» (default: the system clock).
+        #[arg(long)]
+        now: Option<String>,
+        /// Journal unreadable recipient lines as skipped instead of refusing to run.
+        #[arg(long)]
+        skip_malformed: bool,
+        /// Resend deliveries a crash left «unknown».
+        #[arg(long)]
+        resend_unknown: bool,
+    },
+    /// The journal of a mailing, one JSON line per delivery.
+    Journal {
+        /// The mailing's id.
+        #[arg(long)]
+        mailing_id: String,
+    },
+}
+
+fn bad(e: impl std::fmt::Display) -> CliError {
+    CliError::bad(e)
+}
+
+fn dispatch_error(e: DispatchError) -> CliError {
+    if e.is_bad_input() {
+        CliError::bad(e)
+    } else {
+        CliError::failed(e)
+    }
+}
+
+fn read(path: &Path) -> Result<String, CliError> {
+    std::fs::read_to_string(path).map_err(|e| bad(format!("{}: {e}", path.display())))
+}
+
+struct Setup {
+    mailing: Mailing,
+    channels_file: Option<ChannelsFile>,
+}
+
+fn load(inputs: &Inputs) -> Result<Setup, CliError> {
+    let mailing = Mailing::from_json(&read(&inputs.mailing)?)
+        .map_err(|e| bad(format!("{}: {e}", inputs.mailing.display())))?;
+    let channels_file = inputs
+        .channels
+        .as_ref()
+        .map(|path| {
+            ChannelsFile::from_json(&read(path)?)
+                .map_err(|e| bad(format!("{}: {e}", path.display())))
+        })
+        .transpose()?;
+    Ok(Setup {
+        mailing,
+        channels_file,
+    })
+}
+
+fn parse_date(text: &Option<String>) -> Result<Option<NaiveDate>, CliError> {
+    text.as_ref()
+        .map(|d| {
+            NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|e| bad(format!("--today `{d}`: {e}")))
+        })
+        .transpose()
+}
+
+async fn dispatcher(
+    db: &Path,
+    inputs: &Inputs,
+    setup: &Setup,
+    channels: BTreeMap<ChannelKind, Arc<dyn Channel>>,
+    clock: Arc<dyn Clock>,
+    skip_malformed: bool,
+) -> Result<(Rassylka, Arc<SqliteStore>), CliError> {
+    let store = Arc::new(
+        SqliteStore::open(db)
+            .await
+            .map_err(|e| CliError::failed(format!("{}: {e}", db.display())))?,
+    );
+    let mut builder = Rassylka::builder()
+        .recipients(JsonlFile::new(&inputs.recipients))
+        .store_shared(store.clone())
+        .ledger(Arc::new(MemoryLedger::default()))
+        .clock(clock)
+        .skip_malformed(skip_malformed)
+        .max_wait(Duration::from_secs(30));
+    if let Some(file) = &setup.channels_file {
+        for (channel, price) in &file.tariffs {
+            builder = builder.tariff(*channel, price.0);
+        }
+        if let Some(n) = file.concurrency {
+            builder = builder.concurrency(n);
+        }
+    }
+    for channel in channels.into_values() {
+        builder = builder.channel(channel);
+    }
+    Ok((builder.build().map_err(dispatch_error)?, store))
+}
+
+fn counts_json(per_channel: &BTreeMap<ChannelKind, u64>) -> String {
+    let items: Vec<String> = ChannelKind::ALL
+        .iter()
+        .map(|k| format!("\"{k}\":{}", per_channel.get(k).copied().unwrap_or(0)))
+        .collect();
+    format!("{{{}}}", items.join(","))
+}
+
+fn decimal(d: Decimal) -> String {
+    d.normalize().to_string()
+}
+
+async fn run(args: Args) -> Result<String, CliError> {
+    match &args.command {
+        Command::Preview { inputs, today } | Command::Cost { inputs, today } => {
+            let setup = load(inputs)?;
+            let today = parse_date(today)?;
+            let (dispatcher, _) = dispatcher(
+                &args.db,
+                inputs,
+                &setup,
+                BTreeMap::new(),
+                Arc::new(SystemClock),
+                false,
+            )
+            .await?;
+            if matches!(args.command, Command::Preview { .. }) {
+                let preview = dispatcher
+                    .preview(&setup.mailing, today)
+                    .await
+                    .map_err(dispatch_error)?;
+                Ok(format!(
+                    "{{\"matched\":{},\"per_channel\":{}}}",
+                    preview.matched,
+                    counts_json(&preview.per_channel)
+                ))
+            } else {
+                let cost = dispatcher
+                    .cost(&setup.mailing, today)
+                    .await
+                    .map_err(dispatch_error)?;
+                let items: Vec<String> = cost
+                    .per_channel
+                    .iter()
+                    .map(|(k, c)| match k {
+                        ChannelKind::Sms => format!(
+                            "\"{k}\":{{\"messages\":{},\"segments\":{},\"cost\":{}}}",
+                            c.messages,
+                            c.units,
+                            decimal(c.cost)
+                        ),
+                        _ => format!(
+                            "\"{k}\":{{\"messages\":{},\"cost\":{}}}",
+                            c.messages,
+                            decimal(c.cost)
+                        ),
+                    })
+                    .collect();
+                Ok(format!(
+                    "{{\"per_channel\":{{{}}},\"total\":{}}}",
+                    items.join(","),
+                    decimal(cost.total)
+                ))
+            }
+        }
+        Command::Run {
+            inputs,
+            outbox,
+            now,
+            skip_malformed,
+            resend_unknown,
+        } => {
+            let setup = load(inputs)?;
+            let clock: Arc<dyn Clock> = match now {
+                Some(text) => Arc::new(ManualClock::starting_at(
+                    DateTime::parse_from_rfc3339(text)
+                        .map_err(|e| bad(format!("--now `{text}`: {e}")))?
+                        .with_timezone(&Utc),
+                )),
+                None => Arc::new(SystemClock),
+            };
+            let mut channels: BTreeMap<ChannelKind, Arc<dyn Channel>> = match &setup.channels_file {
+                Some(file) => file
+                    .build(&|name| std::env::var(name).ok())
+                    .map_err(|e| bad(format!("channels: {e}")))?,
+                None => BTreeMap::new(),
+            };
+            for kind in &setup.mailing.channels {
+                if !channels.contains_key(kind) {
+                    let outbox = FileOutbox::open(outbox, *kind)
+                        .map_err(|e| CliError::failed(format!("{}: {e}", outbox.display())))?;
+                    channels.insert(*kind, Arc::new(outbox));
+                }
+            }
+            let (dispatcher, store) =
+                dispatcher(&args.db, inputs, &setup, channels, clock, *skip_malformed).await?;
+            let id = setup.mailing.id.clone();
+            dispatcher
+                .save(&setup.mailing)
+                .await
+                .map_err(dispatch_error)?;
+            let state = store
+                .mailing(&id)
+                .await
+                .map_err(dispatch_error)?
+                .map(|r| r.state);
+            if state == Some(MailingState::Draft) {
+                dispatcher.confirm(&id).await.map_err(dispatch_error)?;
+            }
+            if *resend_unknown {
+                dispatcher
+                    .resend_unknown(&id)
+                    .await
+                    .map_err(dispatch_error)?;
+            }
+            let report = dispatcher.run_mailing(&id).await.map_err(dispatch_error)?;
+            let state = store
+                .mailing(&id)
+                .await
+                .map_err(dispatch_error)?
+                .map_or("unknown", |r| r.state.as_str());
+            let c = report.counts;
+            Ok(serde_json::json!({
+                "mailing": id,
+                "state": state,
+                "occurrences": report.occurrences,
+                "missed": report.missed,
+                "sent": c.sent, "failed": c.failed, "skipped": c.skipped, "unknown": c.unknown,
+                "queued": c.queued, "standby": c.standby,
+                "recovered_unknown": report.recovered_unknown,
+                "next_due": report.next_due.map(|d| d.to_rfc3339()),
+            })
+            .to_string())
+        }
+        Command::Journal { mailing_id } => {
+            let store = SqliteStore::open(&args.db).await.map_err(dispatch_error)?;
+            let mut lines = Vec::new();
+            for occurrence in store
+                .occurrences(Some(mailing_id))
+                .await
+                .map_err(dispatch_error)?
+            {
+                let mut after = 0;
+                loop {
+                    let rows = store
+                        .deliveries(occurrence.id, after, 1000)
+                        .await
+                        .map_err(dispatch_error)?;
+                    let Some(last) = rows.last() else { break };
+                    after = last.id;
+                    for d in &rows {
+                        let p = &d.planned;
+                        lines.push(
+                            serde_json::json!({
+                                "occurrence": occurrence.key, "delivery_key": p.delivery_key, "recipient": p.recipient_id,
+                                "channel": p.channel.map(|c| c.as_str()), "address": p.address, "booking": p.booking_id,
+                                "status": p.status.as_str(), "attempts": d.attempts, "provider_id": d.provider_id,
+                                "units": p.units, "cost": p.cost.map(decimal), "error_class": d.error_class, "error": p.error,
+                                "sent_at": d.sent_at.map(|t| t.to_rfc3339()),
+                            })
+                            .to_string(),
+                        );
+                    }
+                }
+            }
+            Ok(lines.join("\n"))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => return CliError::from_clap(e),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return CliError::failed(e).report(),
+    };
+    match runtime.block_on(run(args)) {
+        Ok(text) => {
+            if !text.is_empty() {
+                println!("{text}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => e.report(),
+    }
+}
