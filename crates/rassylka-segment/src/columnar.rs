@@ -7,10 +7,24 @@
 //! same per-row accessors [`eval`](crate::eval) uses. Column leaves read the same columns with
 //! the same sentinels; the property tests hold both paths to the same answers.
 
-use crate::compile::{FieldRef, Node, SymSet};
+use crate::compile::{DaySpan, FieldRef, Node, SymSet};
 use crate::eval::{self, Row};
 use crate::reach::ChannelSet;
+use crate::rule::BookingField;
 use crate::snapshot::{BoundSegment, INEXACT, NO_AMOUNT, NO_DAY, NO_NAME, gender_code};
+
+/// Packs 64 flags (each 0 or 1) into a word, flag `j` at bit `j`.
+#[inline]
+fn pack(flags: &[u8; 64]) -> u64 {
+    let mut word = 0u64;
+    for (k, eight) in flags.chunks_exact(8).enumerate() {
+        let bytes = <[u8; 8]>::try_from(eight).unwrap_or_default();
+        // Byte k of `x` lands on bit 56 + k of the product, with no two terms sharing a bit.
+        let x = u64::from_le_bytes(bytes);
+        word |= (x.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
+    }
+    word
+}
 
 /// One bit per snapshot row.
 #[derive(Debug, Clone)]
@@ -40,6 +54,19 @@ impl RowSet {
 
     fn is_empty(&self) -> bool {
         self.words.iter().all(|w| *w == 0)
+    }
+
+    fn insert(&mut self, row: usize) {
+        if let Some(word) = self.words.get_mut(row / 64) {
+            *word |= 1u64 << (row % 64);
+        }
+    }
+
+    fn intersect(&mut self, other: &RowSet) {
+        self.words
+            .iter_mut()
+            .zip(&other.words)
+            .for_each(|(a, b)| *a &= b);
     }
 
     fn remove(&mut self, other: &RowSet) {
@@ -81,12 +108,12 @@ impl RowSet {
             }
             let base = w * 64;
             if w < full_words && current.count_ones() > 8 {
-                let chunk = &column[base..base + 64];
-                let mut mask = 0u64;
-                for (j, value) in chunk.iter().enumerate() {
-                    mask |= u64::from(keep(base + j, *value)) << j;
+                let mut flags = [0u8; 64];
+                for (j, (flag, value)) in flags.iter_mut().zip(&column[base..base + 64]).enumerate()
+                {
+                    *flag = u8::from(keep(base + j, *value));
                 }
-                *word = current & mask;
+                *word = current & pack(&flags);
             } else {
                 let mut rest = current;
                 while rest != 0 {
@@ -127,6 +154,23 @@ impl BoundSegment<'_> {
             .collect()
     }
 
+    /// Rows with at least one booking that satisfies every `(field, days)` leaf.
+    fn rows_with_bookings(&self, leaves: &[(BookingField, DaySpan)]) -> RowSet {
+        let snap = self.snapshot;
+        let mut bookings = RowSet::all(snap.booking_row.len());
+        for (field, span) in leaves {
+            let column = &snap.booking_day[field.column()];
+            bookings.retain_column(column, |_, d| d != NO_DAY && span.contains(d));
+        }
+        let mut rows = RowSet::none(snap.len());
+        for booking in bookings.rows() {
+            if let Some(row) = snap.booking_row.get(booking) {
+                rows.insert(*row);
+            }
+        }
+        rows
+    }
+
     /// The rows of the audience.
     pub(crate) fn audience(&self) -> RowSet {
         let mut rows = RowSet::all(self.snapshot.len());
@@ -145,10 +189,22 @@ impl BoundSegment<'_> {
                 for child in children.iter().filter(|c| !c.has_bookings()) {
                     self.narrow(child, rows);
                 }
-                // A booking must satisfy every booking leaf at once, so once the plain
-                // children have narrowed the rows, the rest is judged row by row.
-                if *bookings {
-                    rows.retain(|i| eval::matches(node, &self.row(i)));
+                if !*bookings || rows.is_empty() {
+                    return;
+                }
+                // A booking must satisfy every booking leaf at once: plain leaves are judged
+                // over the booking columns together, anything else row by row.
+                let leaves: Option<Vec<(BookingField, DaySpan)>> = children
+                    .iter()
+                    .filter(|c| c.has_bookings())
+                    .map(|c| match c {
+                        Node::Booking { field, days } => Some((*field, *days)),
+                        _ => None,
+                    })
+                    .collect();
+                match leaves {
+                    Some(leaves) => rows.intersect(&self.rows_with_bookings(&leaves)),
+                    None => rows.retain(|i| eval::matches(node, &self.row(i))),
                 }
             }
             Node::Any {
@@ -222,7 +278,10 @@ impl BoundSegment<'_> {
             Node::Purchases(window) => {
                 rows.retain(|i| self.row(i).purchases_within(window));
             }
-            Node::Any { .. } | Node::Booking { .. } => {
+            Node::Booking { field, days } => {
+                rows.intersect(&self.rows_with_bookings(&[(*field, *days)]));
+            }
+            Node::Any { .. } => {
                 rows.retain(|i| eval::matches(node, &self.row(i)));
             }
         }

@@ -324,10 +324,11 @@ impl Node {
             | Node::Birthday(_)
             | Node::CountryKnown(_)
             | Node::Registered(_)
-            | Node::Reachable(_)
             | Node::IsSet(FieldRef::BuiltIn(_))
             | Node::LastPurchaseBefore(_) => 1,
             Node::CountryIn(_) | Node::Group(_) | Node::Balance(_) => 2,
+            // A column in a snapshot, but an address validation on a recipient.
+            Node::Reachable(_) => 3,
             Node::Tag(_) | Node::IsSet(FieldRef::Custom(_)) => 4,
             Node::Booking { .. } => 6,
             Node::Purchases(_) => 10,

@@ -56,8 +56,15 @@ pub struct Snapshot {
     pub(crate) purchase_amount: Vec<i64>,
     pub(crate) exact_amounts: HashMap<usize, Decimal>,
     pub(crate) last_purchase: Vec<i32>,
+    /// The four latest purchase days, latest first ([`NO_DAY`] when fewer), then how many
+    /// dated purchases there are: most windows are answered from here without a second
+    /// memory access.
+    pub(crate) recent_purchases: Vec<[i32; 5]>,
     pub(crate) booking_start: Vec<usize>,
-    pub(crate) booking_days: Vec<[i32; 4]>,
+    /// One column per [`BookingField`], indexed by booking.
+    pub(crate) booking_day: [Vec<i32>; 4],
+    /// The row of each booking.
+    pub(crate) booking_row: Vec<usize>,
 }
 
 pub(crate) fn gender_code(gender: Option<Gender>) -> u8 {
@@ -148,8 +155,10 @@ impl Snapshot {
             purchase_amount: Vec::new(),
             exact_amounts: HashMap::new(),
             last_purchase: Vec::new(),
+            recent_purchases: Vec::new(),
             booking_start: vec![0],
-            booking_days: Vec::new(),
+            booking_day: Default::default(),
+            booking_row: Vec::new(),
         };
         for r in recipients {
             let row = s.gender.len();
@@ -226,12 +235,23 @@ impl Snapshot {
             }
             s.purchase_start.push(s.purchase_day.len());
             s.last_purchase.push(last);
-            s.booking_days.extend(
-                r.bookings
-                    .iter()
-                    .map(|b| booking_days(b, zone).map(|d| d.unwrap_or(NO_DAY))),
-            );
-            s.booking_start.push(s.booking_days.len());
+            let mut recent = s.purchase_day[first..].to_vec();
+            recent.sort_unstable_by(|a, b| b.cmp(a));
+            let mut summary = [NO_DAY; 5];
+            summary[..4]
+                .iter_mut()
+                .zip(&recent)
+                .for_each(|(slot, day)| *slot = *day);
+            summary[4] = i32::try_from(recent.len()).unwrap_or(i32::MAX);
+            s.recent_purchases.push(summary);
+            for booking in &r.bookings {
+                let days = booking_days(booking, zone);
+                for (column, day) in s.booking_day.iter_mut().zip(days) {
+                    column.push(day.unwrap_or(NO_DAY));
+                }
+                s.booking_row.push(row);
+            }
+            s.booking_start.push(s.booking_row.len());
         }
         s.names = names.names;
         s
@@ -412,12 +432,32 @@ impl Row for SnapshotRow<'_> {
         }
     }
     fn purchases_within(&self, window: &PurchaseWindow) -> bool {
+        let (lo, hi) = (window.days.lo, window.days.hi);
+        let inside = |day: &i32| *day != NO_DAY && lo <= *day && *day <= hi;
+        if window.sum.is_none() {
+            let recent = &self.s.recent_purchases[self.i];
+            // The summary holds the latest days first: with at most four purchases, or the
+            // fourth already before the window, it holds every day inside the window.
+            let seen = recent[..4].iter().filter(|d| inside(d)).count() as u64;
+            if recent[4] <= 4 || recent[3] < lo {
+                return window.count.contains(seen);
+            }
+            // Otherwise `seen` is a lower bound of the count, enough for «at least k».
+            if window.count.hi == u64::MAX && seen >= window.count.lo {
+                return true;
+            }
+        }
         let span = Self::span(&self.s.purchase_start, self.i);
         let days = &self.s.purchase_day[span.clone()];
+        let Some(bounds) = &window.sum else {
+            return window
+                .count
+                .contains(days.iter().filter(|d| inside(d)).count() as u64);
+        };
         let amounts = &self.s.purchase_amount[span.clone()];
         let (mut count, mut sum, mut inexact) = (0u64, 0i128, false);
         for (day, amount) in days.iter().zip(amounts) {
-            if window.days.contains(*day) {
+            if inside(day) {
                 count += 1;
                 inexact |= *amount == INEXACT;
                 sum += i128::from(*amount);
@@ -426,15 +466,12 @@ impl Row for SnapshotRow<'_> {
         if !window.count.contains(count) {
             return false;
         }
-        let Some(bounds) = &window.sum else {
-            return true;
-        };
         if !inexact {
             return bounds.contains_key(sum);
         }
         let mut exact = Decimal::ZERO;
         for (offset, day) in days.iter().enumerate() {
-            if window.days.contains(*day) {
+            if inside(day) {
                 let amount = self.s.exact_amounts.get(&(span.start + offset));
                 exact = exact.saturating_add(amount.copied().unwrap_or_default());
             }
@@ -469,7 +506,7 @@ impl Row for SnapshotRow<'_> {
         if at >= span.end {
             return None;
         }
-        let day = self.s.booking_days.get(at)?[field.column()];
+        let day = *self.s.booking_day[field.column()].get(at)?;
         (day != NO_DAY).then_some(day)
     }
 }

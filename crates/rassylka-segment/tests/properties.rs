@@ -425,7 +425,7 @@ fn recipient(id: usize, base: NaiveDate) -> impl Strategy<Value = Recipient> {
         person,
         contacts,
         proptest::collection::vec(booking, 0..5),
-        proptest::collection::vec(purchase, 0..5),
+        proptest::collection::vec(purchase, 0..9),
     )
         .prop_map(move |(p, c, bookings, purchases)| {
             let bookings: Vec<Value> = bookings

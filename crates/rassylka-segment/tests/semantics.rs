@@ -708,3 +708,34 @@ fn a_segment_and_a_snapshot_of_another_zone_do_not_bind() {
         Err(SegmentError::ZoneMismatch { .. })
     ));
 }
+
+#[test]
+fn purchase_counts_beyond_four_purchases_and_future_ones() {
+    let on = |days: &[u32]| {
+        let purchases: Vec<(String, Value)> = days
+            .iter()
+            .map(|d| (format!("2026-03-{d:02}T12:00:00+03:00"), json!(100)))
+            .collect();
+        let refs: Vec<(&str, Value)> = purchases
+            .iter()
+            .map(|(at, a)| (at.as_str(), a.clone()))
+            .collect();
+        shopper(&refs)
+    };
+    // D = 2026-03-20; the last 10 days are 03-11 ..= 03-20.
+    let six_inside = on(&[11, 12, 14, 15, 18, 20, 2]);
+    let future_heavy = on(&[21, 22, 25, 28, 12, 15, 1]);
+    let count = |range: Value| {
+        compile(
+            json!({"purchases": {"within_days": 10, "count": range}}),
+            "2026-03-20",
+        )
+    };
+    assert!(matches(&count(json!({"eq": 6})), &six_inside));
+    assert!(!matches(&count(json!({"lte": 5})), &six_inside));
+    assert!(matches(&count(json!({"gte": 2})), &six_inside));
+    assert!(!matches(&count(json!({"gte": 7})), &six_inside));
+    assert!(matches(&count(json!({"eq": 2})), &future_heavy));
+    assert!(!matches(&count(json!({"gte": 3})), &future_heavy));
+    assert!(matches(&count(json!({"lt": 3})), &future_heavy));
+}
