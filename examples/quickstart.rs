@@ -1,125 +1,120 @@
-//! The whole job on the embedded default, no arguments: the bundled sample mailing rendered for
-//! the bundled sample recipients, one preview per channel.
+//! The whole job on the embedded default, no arguments, no setup: the bundled sample mailing
+//! for the bundled sample recipients — preview, cost, run with a progress bar into a file
+//! outbox and an SQLite journal under `target/quickstart/`, then a summary.
 //!
-//! It grows into the full dispatcher run (segment, cost, journal, outbox) as those crates land.
+//! The clock is set to the mailing's start (22 Nov 2026, 10:00 Moscow) so every run shows the
+//! same thing.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use chrono::NaiveDate;
-use rassylka_model::{ChannelKind, Recipient};
-use rassylka_template::{BuiltinDialect, Context, Dialect, OutputFormat, Template, Values};
+use chrono::{DateTime, Utc};
+use indicatif::{ProgressBar, ProgressStyle};
+use rassylka::channels::{Channel, FileOutbox};
+use rassylka::model::ChannelKind;
+use rassylka::store::{DeliveryStatus, Store};
+use rassylka::{Dispatcher, Mailing, ManualClock, MemoryLedger, MemorySource, Progress, Rassylka, SqliteStore};
 use rassylka_workspace::{CliError, sample_recipients};
+use rust_decimal::Decimal;
 
 const MAILING: &str = include_str!("data/mailing.json");
 
-struct ChannelText {
-    channel: ChannelKind,
-    format: OutputFormat,
-    subject: Option<Template>,
-    body: Template,
-}
+async fn run() -> Result<(), CliError> {
+    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("quickstart");
+    // A fresh journal and outbox each time: the quickstart shows one whole mailing.
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(&folder).map_err(|e| CliError::failed(format!("{}: {e}", folder.display())))?;
+    let mailing = Mailing::from_json(MAILING).map_err(CliError::bad)?;
+    let recipients = sample_recipients().map_err(CliError::bad)?;
+    let now: DateTime<Utc> = "2026-11-22T07:00:00Z".parse().map_err(CliError::failed)?;
 
-fn compile(content: &serde_json::Value, key: &str) -> Result<Option<Template>, CliError> {
-    let Some(text) = content.get(key).and_then(|t| t.as_str()) else {
-        return Ok(None);
-    };
-    let dialect_name = content
-        .get("dialect")
-        .and_then(|d| d.as_str())
-        .unwrap_or("probonus");
-    let dialect = Dialect::builtin(
-        dialect_name
-            .parse::<BuiltinDialect>()
-            .map_err(CliError::bad)?,
+    let store = Arc::new(SqliteStore::open(folder.join("journal.db")).await.map_err(CliError::failed)?);
+    let ledger = Arc::new(MemoryLedger::default());
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("  sending {bar:30} {pos}/{len} deliveries").map_err(CliError::failed)?,
     );
-    Template::compile(text, &dialect)
-        .map(Some)
-        .map_err(|e| CliError::bad(format!("content.{key}: {e}")))
-}
-
-fn run() -> Result<(), CliError> {
-    let mailing: serde_json::Value = serde_json::from_str(MAILING).map_err(CliError::bad)?;
-    let recipients: Vec<Recipient> = sample_recipients().map_err(CliError::bad)?;
-    let today =
-        NaiveDate::from_ymd_opt(2026, 11, 22).ok_or_else(|| CliError::failed("bad date"))?;
-    let amount = mailing["bonus"]["amount"].as_i64().unwrap_or(0);
-    let days = mailing["bonus"]["expires_in_days"].as_i64().unwrap_or(0);
-    let mut values = Values::new();
-    values.insert("bonus_accrued", amount).insert(
-        "bonus_expires_on",
-        today + chrono::Days::new(days.unsigned_abs()),
-    );
-
-    let mut channels = Vec::new();
-    for name in mailing["channels"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c.as_str())
-    {
-        let channel: ChannelKind = name.parse().map_err(CliError::bad)?;
-        let content = mailing["content"]
-            .get(name)
-            .unwrap_or(&mailing["content"]["default"]);
-        let (format, body_key) = match channel {
-            ChannelKind::Email => (OutputFormat::Html, "html"),
-            ChannelKind::Telegram => (OutputFormat::TelegramHtml, "text"),
-            _ => (OutputFormat::Plain, "text"),
-        };
-        let body = compile(content, body_key)?
-            .or(compile(content, "text")?)
-            .ok_or_else(|| CliError::bad(format!("content.{name}: no text")))?;
-        channels.push(ChannelText {
-            channel,
-            format,
-            subject: compile(content, "subject")?,
-            body,
-        });
+    let hook_bar = bar.clone();
+    let mut builder = Rassylka::builder()
+        .recipients(MemorySource::new(recipients.clone()))
+        .store_shared(store.clone())
+        .ledger(ledger.clone())
+        .clock(Arc::new(ManualClock::starting_at(now)))
+        .on_progress(Arc::new(move |p: &Progress| {
+            hook_bar.set_length(p.total);
+            hook_bar.set_position(p.done);
+        }));
+    let tariffs: BTreeMap<ChannelKind, Decimal> = [
+        (ChannelKind::Sms, "4.50"),
+        (ChannelKind::Email, "0.05"),
+        (ChannelKind::Push, "0.10"),
+        (ChannelKind::Telegram, "0"),
+        (ChannelKind::Vk, "0"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.parse().unwrap_or_default()))
+    .collect();
+    for (channel, price) in &tariffs {
+        builder = builder.tariff(*channel, *price);
     }
+    let outbox_dir = folder.join("outbox");
+    for kind in &mailing.channels {
+        let outbox: Arc<dyn Channel> = Arc::new(FileOutbox::open(&outbox_dir, *kind).map_err(CliError::failed)?);
+        builder = builder.channel(outbox);
+    }
+    let dispatcher = builder.build().map_err(CliError::failed)?;
 
+    println!("«{}»: {} recipients, channels {:?} in {} mode\n", mailing.name, recipients.len(), mailing.channels, mailing.mode.as_str());
+    dispatcher.save(&mailing).await.map_err(CliError::failed)?;
+    let preview = dispatcher.preview(&mailing, None).await.map_err(CliError::failed)?;
+    println!("preview: {} matched the audience", preview.matched);
+    for (channel, n) in &preview.per_channel {
+        println!("  {:<8} {n}", channel.as_str());
+    }
+    let cost = dispatcher.cost(&mailing, None).await.map_err(CliError::failed)?;
+    println!("cost:");
+    for (channel, c) in &cost.per_channel {
+        println!("  {:<8} {} messages, {} units, {} ₽", channel.as_str(), c.messages, c.units, c.cost);
+    }
+    println!("  total    {} ₽\n", cost.total);
+
+    dispatcher.confirm(&mailing.id).await.map_err(CliError::failed)?;
+    let report = dispatcher.run_due().await.map_err(CliError::failed)?;
+    bar.finish();
+    let c = report.counts;
     println!(
-        "{} — {} recipients, {} channels\n",
-        mailing["name"].as_str().unwrap_or(""),
-        recipients.len(),
-        channels.len()
+        "\nrun: {} sent, {} skipped, {} failed, {} waiting, {} unknown",
+        c.sent, c.skipped, c.failed, c.queued, c.unknown
     );
-    let mut out = String::new();
-    for recipient in &recipients {
-        println!(
-            "== {} ({})",
-            recipient.id,
-            recipient.full_name().unwrap_or_else(|| "без имени".into())
-        );
-        for channel in &channels {
-            let reachable = recipient.address(channel.channel);
-            let ctx = Context::new(recipient, today).values(&values);
-            out.clear();
-            if let Some(subject) = &channel.subject {
-                subject.render_into(&ctx, OutputFormat::Plain, &mut out);
-                out.push_str(" | ");
-            }
-            let report = channel.body.render_into(&ctx, channel.format, &mut out);
-            let to = match reachable {
-                Ok(address) => address.to_string(),
-                Err(why) => format!("unreachable: {why}"),
+    for occurrence in dispatcher.occurrences(&mailing.id).await.map_err(CliError::failed)? {
+        println!("journal of {} ({}):", occurrence.key, occurrence.state.as_str());
+        for d in store.deliveries(occurrence.id, 0, 1000).await.map_err(CliError::failed)? {
+            let p = &d.planned;
+            let channel = p.channel.map_or("-", ChannelKind::as_str);
+            let detail = match p.status {
+                DeliveryStatus::Sent => p.address.clone().unwrap_or_default(),
+                DeliveryStatus::Queued => match p.not_before {
+                    Some(at) => format!("waits for the send window: {}", at.to_rfc3339()),
+                    None => "waits for a retry".to_owned(),
+                },
+                _ => p.error.clone().unwrap_or_default(),
             };
-            let note = if report.is_complete() {
-                ""
-            } else {
-                "  [missing values]"
-            };
-            println!(
-                "  {:<8} -> {to}\n           {}{note}",
-                channel.channel,
-                out.replace('\n', "\n           ")
-            );
+            println!("  {:<7} {:<8} {:<8} {detail}", p.recipient_id, channel, p.status.as_str());
         }
     }
+    println!("bonuses accrued: {}", ledger.accruals().len());
+    println!("outbox: {}", outbox_dir.display());
     Ok(())
 }
 
 fn main() -> ExitCode {
-    match run() {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return CliError::failed(e).report(),
+    };
+    match runtime.block_on(run()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => e.report(),
     }

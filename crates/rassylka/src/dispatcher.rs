@@ -97,6 +97,20 @@ pub trait Dispatcher: Send + Sync {
     async fn occurrences(&self, mailing_id: &str) -> Result<Vec<OccurrenceRecord>, DispatchError>;
 }
 
+/// How far an occurrence has got, for progress bars.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// The occurrence key.
+    pub occurrence: String,
+    /// Deliveries that have ended (sent, failed, skipped, unknown).
+    pub done: u64,
+    /// All deliveries of the occurrence.
+    pub total: u64,
+}
+
+/// Called after each batch of sends.
+pub type ProgressHook = Arc<dyn Fn(&Progress) + Send + Sync>;
+
 struct Inner {
     source: Arc<dyn RecipientSource>,
     channels: BTreeMap<ChannelKind, Arc<dyn Channel>>,
@@ -110,6 +124,7 @@ struct Inner {
     skip_malformed: bool,
     batch: usize,
     backoff: (Duration, Duration),
+    progress: Option<ProgressHook>,
 }
 
 /// The dispatcher: a cheap, cloneable handle. Build it with [`Rassylka::builder`].
@@ -140,6 +155,7 @@ pub struct RassylkaBuilder {
     max_wait: Duration,
     skip_malformed: bool,
     backoff: (Duration, Duration),
+    progress: Option<ProgressHook>,
 }
 
 impl std::fmt::Debug for RassylkaBuilder {
@@ -163,6 +179,7 @@ impl Rassylka {
             max_wait: Duration::ZERO,
             skip_malformed: false,
             backoff: (Duration::from_secs(1), Duration::from_secs(600)),
+            progress: None,
         }
     }
 }
@@ -243,6 +260,12 @@ impl RassylkaBuilder {
         self
     }
 
+    /// Called with each occurrence's progress as batches of sends finish.
+    pub fn on_progress(mut self, hook: ProgressHook) -> Self {
+        self.progress = Some(hook);
+        self
+    }
+
     /// Journal unreadable recipient records as skipped instead of refusing to run.
     pub fn skip_malformed(mut self, skip: bool) -> Self {
         self.skip_malformed = skip;
@@ -274,6 +297,7 @@ impl RassylkaBuilder {
                 skip_malformed: self.skip_malformed,
                 batch: 2000,
                 backoff: self.backoff,
+                progress: self.progress,
             }),
         })
     }
@@ -507,6 +531,18 @@ impl Rassylka {
     ) -> Result<Verdict, DispatchError> {
         let store = &self.inner.store;
         let started = std::time::Instant::now();
+        let mut progress = match &self.inner.progress {
+            Some(_) => {
+                let counts = store.counts(occurrence.id).await?;
+                let total = DeliveryStatus::ALL.iter().map(|s| counts.get(*s)).sum::<u64>();
+                Some(Progress {
+                    occurrence: occurrence.key.clone(),
+                    done: total - counts.queued - counts.standby - counts.sending,
+                    total,
+                })
+            }
+            None => None,
+        };
         loop {
             let now = self.now();
             let claimed = store
@@ -613,6 +649,10 @@ impl Rassylka {
                 }
             }
             store.record(occurrence.id, &results, now).await?;
+            if let (Some(progress), Some(hook)) = (progress.as_mut(), &self.inner.progress) {
+                progress.done += results.iter().filter(|r| !matches!(r, DeliveryResult::Retry { .. } | DeliveryResult::Requeue { .. })).count() as u64;
+                hook(progress);
+            }
             if !matches!(verdict, Verdict::Continue) {
                 return Ok(verdict);
             }
@@ -637,22 +677,20 @@ impl Rassylka {
         let expires_on = bonus
             .expires_in_days
             .map(|d| occurrence.evaluation_date + Days::new(u64::from(d)));
-        for recipient_id in self.inner.store.pending_accruals(occurrence.id).await? {
-            let accrual = Accrual {
-                key: format!("{}/{recipient_id}", occurrence.key),
-                mailing_id: mailing.id.clone(),
-                recipient_id: recipient_id.clone(),
-                amount: bonus.amount,
-                expires_on,
-            };
-            ledger
-                .accrue(&accrual)
-                .await
-                .map_err(DispatchError::Ledger)?;
-            self.inner
-                .store
-                .finish_accrual(occurrence.id, &recipient_id)
-                .await?;
+        let pending = self.inner.store.pending_accruals(occurrence.id).await?;
+        for chunk in pending.chunks(1000) {
+            let accruals: Vec<Accrual> = chunk
+                .iter()
+                .map(|recipient_id| Accrual {
+                    key: format!("{}/{recipient_id}", occurrence.key),
+                    mailing_id: mailing.id.clone(),
+                    recipient_id: recipient_id.clone(),
+                    amount: bonus.amount,
+                    expires_on,
+                })
+                .collect();
+            ledger.accrue_batch(&accruals).await.map_err(DispatchError::Ledger)?;
+            self.inner.store.finish_accruals(occurrence.id, chunk).await?;
         }
         Ok(())
     }
@@ -665,6 +703,7 @@ impl Rassylka {
         report: &mut RunReport,
     ) -> Result<Verdict, DispatchError> {
         let store = &self.inner.store;
+        let t0 = std::time::Instant::now();
         if occurrence.state == OccurrenceState::Freezing {
             let mut planner = Planner::new(
                 mailing,
@@ -700,10 +739,14 @@ impl Rassylka {
             .filter(|(_, c)| c.takes_idempotency_key())
             .map(|(k, _)| *k)
             .collect();
+        eprintln!("TIMING freeze {:?}", t0.elapsed());
         report.recovered_unknown += store.recover(occurrence.id, &idempotent).await?;
         self.accrue_bonuses(mailing, &occurrence).await?;
+        eprintln!("TIMING before send {:?}", t0.elapsed());
         let verdict = self.send_occurrence(mailing, &occurrence).await?;
+        eprintln!("TIMING sent {:?}", t0.elapsed());
         self.accrue_bonuses(mailing, &occurrence).await?;
+        eprintln!("TIMING accrued {:?}", t0.elapsed());
         let counts = store.counts(occurrence.id).await?;
         if counts.queued == 0 && counts.sending == 0 && counts.standby == 0 {
             store

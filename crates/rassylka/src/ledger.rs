@@ -1,3 +1,4 @@
+use std::collections::HashSet;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -32,21 +33,30 @@ pub trait BonusLedger: Send + Sync {
     /// # Errors
     /// Whatever the ledger fails with; the accrual is tried again on the next run.
     async fn accrue(&self, accrual: &Accrual) -> Result<(), BoxError>;
+
+    /// Credits several accruals; the default calls [`BonusLedger::accrue`] for each, a ledger
+    /// with a batch call overrides it.
+    ///
+    /// # Errors
+    /// The first failure; the accruals after it are tried again on the next run.
+    async fn accrue_batch(&self, accruals: &[Accrual]) -> Result<(), BoxError> {
+        for accrual in accruals {
+            self.accrue(accrual).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Keeps accruals in memory, once per key: for tests and dry runs.
 #[derive(Debug, Default)]
 pub struct MemoryLedger {
-    accruals: Mutex<Vec<Accrual>>,
+    accruals: Mutex<(Vec<Accrual>, HashSet<String>)>,
 }
 
 impl MemoryLedger {
     /// Everything accrued so far.
     pub fn accruals(&self) -> Vec<Accrual> {
-        self.accruals
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.accruals.lock().unwrap_or_else(|e| e.into_inner()).0.clone()
     }
 }
 
@@ -54,8 +64,8 @@ impl MemoryLedger {
 impl BonusLedger for MemoryLedger {
     async fn accrue(&self, accrual: &Accrual) -> Result<(), BoxError> {
         let mut accruals = self.accruals.lock().unwrap_or_else(|e| e.into_inner());
-        if !accruals.iter().any(|a| a.key == accrual.key) {
-            accruals.push(accrual.clone());
+        if accruals.1.insert(accrual.key.clone()) {
+            accruals.0.push(accrual.clone());
         }
         Ok(())
     }

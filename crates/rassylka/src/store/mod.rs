@@ -470,12 +470,8 @@ pub trait Store: Send + Sync {
     ) -> Result<(), DispatchError>;
     /// Every (recipient, channel) known gone.
     async fn unreachable(&self) -> Result<Vec<(String, ChannelKind)>, DispatchError>;
-    /// Records the bonus accrual of (occurrence, recipient) as done.
-    async fn finish_accrual(
-        &self,
-        occurrence_id: i64,
-        recipient_id: &str,
-    ) -> Result<(), DispatchError>;
+    /// Records the bonus accruals of (occurrence, recipient) as done.
+    async fn finish_accruals(&self, occurrence_id: i64, recipient_ids: &[String]) -> Result<(), DispatchError>;
     /// Recipients of an occurrence with a sent delivery whose accrual is not done.
     async fn pending_accruals(&self, occurrence_id: i64) -> Result<Vec<String>, DispatchError>;
 }

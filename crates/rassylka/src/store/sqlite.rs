@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     updated_at INTEGER NOT NULL,
     sent_at INTEGER
 );
-CREATE INDEX IF NOT EXISTS deliveries_queue ON deliveries (occurrence_id, status, not_before);
+CREATE INDEX IF NOT EXISTS deliveries_queue ON deliveries (occurrence_id, status, id);
 CREATE INDEX IF NOT EXISTS deliveries_group ON deliveries (occurrence_id, group_key, rank);
 CREATE TABLE IF NOT EXISTS unreachable (
     recipient_id TEXT NOT NULL,
@@ -105,7 +105,11 @@ impl SqliteStore {
             // WAL with NORMAL is durable against process crashes (kill -9), which is the
             // failure the journal must survive; FULL would add an fsync per commit.
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(30));
+            .busy_timeout(Duration::from_secs(30))
+            // A journal of a million deliveries is a few hundred MB; a 64 MB page cache keeps
+            // the queue index and recent rows in memory.
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory");
         SqliteStore::connect(options, 4).await
     }
 
@@ -373,51 +377,50 @@ impl Store for SqliteStore {
         Ok(claimed)
     }
 
-    async fn record(
-        &self,
-        occurrence_id: i64,
-        results: &[DeliveryResult],
-        now: DateTime<Utc>,
-    ) -> Result<(), DispatchError> {
+    async fn record(&self, occurrence_id: i64, results: &[DeliveryResult], now: DateTime<Utc>) -> Result<(), DispatchError> {
         let now = millis(now);
         let mut tx = self.pool.begin().await?;
+        // Sends are the bulk: one statement per chunk rather than one per delivery.
+        let sent: Vec<(i64, Option<&String>, Option<String>)> = results
+            .iter()
+            .filter_map(|r| match r {
+                DeliveryResult::Sent { id, provider_id, cost } => Some((*id, provider_id.as_ref(), cost.map(|c| c.to_string()))),
+                _ => None,
+            })
+            .collect();
+        for chunk in sent.chunks(INSERT_CHUNK) {
+            let mut query: QueryBuilder<Sqlite> = QueryBuilder::new("WITH v (id, provider_id, cost) AS (");
+            query.push_values(chunk, |mut b, (id, provider_id, cost)| {
+                b.push_bind(*id).push_bind(*provider_id).push_bind(cost.clone());
+            });
+            query.push(
+                ") UPDATE deliveries SET status = 'sent', provider_id = v.provider_id, cost = COALESCE(v.cost, deliveries.cost),
+                 error = NULL, error_class = NULL, updated_at = ",
+            );
+            query.push_bind(now).push(", sent_at = ").push_bind(now);
+            query.push(" FROM v WHERE deliveries.id = v.id");
+            query.build().execute(&mut *tx).await?;
+            // The other channels of a priority group are not needed any more.
+            let mut skip: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE deliveries SET status = 'skipped', updated_at = ");
+            skip.push_bind(now);
+            skip.push(
+                ", error = 'delivered through ' || (SELECT s.channel FROM deliveries s WHERE s.occurrence_id = deliveries.occurrence_id
+                   AND s.group_key = deliveries.group_key AND s.status = 'sent' LIMIT 1)
+                 WHERE occurrence_id = ",
+            );
+            skip.push_bind(occurrence_id);
+            skip.push(" AND status = 'standby' AND group_key IN (SELECT group_key FROM deliveries WHERE id IN (");
+            let mut ids = skip.separated(", ");
+            for (id, _, _) in chunk {
+                ids.push_bind(*id);
+            }
+            skip.push("))");
+            skip.build().execute(&mut *tx).await?;
+        }
         for result in results {
             match result {
-                DeliveryResult::Sent {
-                    id,
-                    provider_id,
-                    cost,
-                } => {
-                    sqlx::query(
-                        "UPDATE deliveries SET status = 'sent', provider_id = ?, cost = COALESCE(?, cost), error = NULL,
-                         error_class = NULL, updated_at = ?, sent_at = ? WHERE id = ?",
-                    )
-                    .bind(provider_id)
-                    .bind(cost.map(|c| c.to_string()))
-                    .bind(now)
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                    // The other channels of a priority group are not needed any more.
-                    sqlx::query(
-                        "UPDATE deliveries SET status = 'skipped', error = 'delivered through ' || (SELECT channel FROM deliveries WHERE id = ?1),
-                         updated_at = ?2
-                         WHERE occurrence_id = ?3 AND status = 'standby'
-                           AND group_key = (SELECT group_key FROM deliveries WHERE id = ?1)",
-                    )
-                    .bind(id)
-                    .bind(now)
-                    .bind(occurrence_id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                DeliveryResult::Retry {
-                    id,
-                    not_before,
-                    class,
-                    error,
-                } => {
+                DeliveryResult::Sent { .. } => {}
+                DeliveryResult::Retry { id, not_before, class, error } => {
                     sqlx::query(
                         "UPDATE deliveries SET status = 'queued', not_before = ?, error_class = ?, error = ?, updated_at = ? WHERE id = ?",
                     )
@@ -451,13 +454,11 @@ impl Store for SqliteStore {
                     .await?;
                 }
                 DeliveryResult::Requeue { id } => {
-                    sqlx::query(
-                        "UPDATE deliveries SET status = 'queued', attempts = MAX(attempts - 1, 0), updated_at = ? WHERE id = ?",
-                    )
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                    sqlx::query("UPDATE deliveries SET status = 'queued', attempts = MAX(attempts - 1, 0), updated_at = ? WHERE id = ?")
+                        .bind(now)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
                 }
             }
         }
@@ -583,16 +584,17 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn finish_accrual(
-        &self,
-        occurrence_id: i64,
-        recipient_id: &str,
-    ) -> Result<(), DispatchError> {
-        sqlx::query("INSERT INTO accruals (occurrence_id, recipient_id) VALUES (?, ?) ON CONFLICT DO NOTHING")
-            .bind(occurrence_id)
-            .bind(recipient_id)
-            .execute(&self.pool)
-            .await?;
+    async fn finish_accruals(&self, occurrence_id: i64, recipient_ids: &[String]) -> Result<(), DispatchError> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in recipient_ids.chunks(INSERT_CHUNK) {
+            let mut query: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO accruals (occurrence_id, recipient_id) ");
+            query.push_values(chunk, |mut b, id| {
+                b.push_bind(occurrence_id).push_bind(id);
+            });
+            query.push(" ON CONFLICT DO NOTHING");
+            query.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
