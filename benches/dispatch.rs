@@ -49,9 +49,13 @@ fn write_recipients(path: &std::path::Path, n: usize) {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let gender = if seed % 2 == 0 { "female" } else { "male" };
+        let gender = if seed.is_multiple_of(2) {
+            "female"
+        } else {
+            "male"
+        };
         let group = ["Gold", "Silver", "Base", "Blocked"][(seed >> 8) as usize % 4];
-        let consent = (seed >> 12) % 10 != 0;
+        let consent = !(seed >> 12).is_multiple_of(10);
         writeln!(
             out,
             "{{\"id\": \"c-{i}\", \"first_name\": \"{}\", \"gender\": \"{gender}\", \"loyalty_group\": \"{group}\", \"balance\": {}.{:02}, \"consent\": {{\"advertising\": {consent}}}, \"contacts\": {{\"phone\": \"+7916{:07}\"}}}}",
@@ -79,14 +83,24 @@ fn measure(n: usize) {
     let people = dir.path().join("people.jsonl");
     write_recipients(&people, n);
     let rss_before = peak_rss_mib();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let (seconds, sent) = runtime.block_on(async {
         let dispatcher = Rassylka::builder()
             .recipients(JsonlFile::new(&people))
-            .store(SqliteStore::open(dir.path().join("journal.db")).await.unwrap())
+            .store(
+                SqliteStore::open(dir.path().join("journal.db"))
+                    .await
+                    .unwrap(),
+            )
             .channel(Arc::new(NullChannel))
             .ledger(Arc::new(rassylka::MemoryLedger::default()))
-            .clock(Arc::new(ManualClock::starting_at("2026-11-22T07:00:30Z".parse().unwrap())))
+            .clock(Arc::new(ManualClock::starting_at(
+                "2026-11-22T07:00:30Z".parse().unwrap(),
+            )))
             .concurrency(512)
             .build()
             .unwrap();
@@ -111,7 +125,11 @@ fn main() {
         return;
     }
     // `cargo test --benches` runs benches with `--test`: keep that quick.
-    let sizes: &[usize] = if std::env::args().any(|a| a == "--test") { &[2_000] } else { &[100_000, 1_000_000] };
+    let sizes: &[usize] = if std::env::args().any(|a| a == "--test") {
+        &[2_000]
+    } else {
+        &[100_000, 1_000_000]
+    };
     println!("| recipients | sent | time | recipients/s | peak RSS before run | peak RSS |");
     println!("|---|---|---|---|---|---|");
     for n in sizes {

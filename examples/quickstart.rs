@@ -15,26 +15,36 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rassylka::channels::{Channel, FileOutbox};
 use rassylka::model::ChannelKind;
 use rassylka::store::{DeliveryStatus, Store};
-use rassylka::{Dispatcher, Mailing, ManualClock, MemoryLedger, MemorySource, Progress, Rassylka, SqliteStore};
+use rassylka::{
+    Dispatcher, Mailing, ManualClock, MemoryLedger, MemorySource, Progress, Rassylka, SqliteStore,
+};
 use rassylka_workspace::{CliError, sample_recipients};
 use rust_decimal::Decimal;
 
 const MAILING: &str = include_str!("data/mailing.json");
 
 async fn run() -> Result<(), CliError> {
-    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("quickstart");
+    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("quickstart");
     // A fresh journal and outbox each time: the quickstart shows one whole mailing.
     let _ = std::fs::remove_dir_all(&folder);
-    std::fs::create_dir_all(&folder).map_err(|e| CliError::failed(format!("{}: {e}", folder.display())))?;
+    std::fs::create_dir_all(&folder)
+        .map_err(|e| CliError::failed(format!("{}: {e}", folder.display())))?;
     let mailing = Mailing::from_json(MAILING).map_err(CliError::bad)?;
     let recipients = sample_recipients().map_err(CliError::bad)?;
     let now: DateTime<Utc> = "2026-11-22T07:00:00Z".parse().map_err(CliError::failed)?;
 
-    let store = Arc::new(SqliteStore::open(folder.join("journal.db")).await.map_err(CliError::failed)?);
+    let store = Arc::new(
+        SqliteStore::open(folder.join("journal.db"))
+            .await
+            .map_err(CliError::failed)?,
+    );
     let ledger = Arc::new(MemoryLedger::default());
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("  sending {bar:30} {pos}/{len} deliveries").map_err(CliError::failed)?,
+        ProgressStyle::with_template("  sending {bar:30} {pos}/{len} deliveries")
+            .map_err(CliError::failed)?,
     );
     let hook_bar = bar.clone();
     let mut builder = Rassylka::builder()
@@ -61,26 +71,48 @@ async fn run() -> Result<(), CliError> {
     }
     let outbox_dir = folder.join("outbox");
     for kind in &mailing.channels {
-        let outbox: Arc<dyn Channel> = Arc::new(FileOutbox::open(&outbox_dir, *kind).map_err(CliError::failed)?);
+        let outbox: Arc<dyn Channel> =
+            Arc::new(FileOutbox::open(&outbox_dir, *kind).map_err(CliError::failed)?);
         builder = builder.channel(outbox);
     }
     let dispatcher = builder.build().map_err(CliError::failed)?;
 
-    println!("«{}»: {} recipients, channels {:?} in {} mode\n", mailing.name, recipients.len(), mailing.channels, mailing.mode.as_str());
+    println!(
+        "«{}»: {} recipients, channels {:?} in {} mode\n",
+        mailing.name,
+        recipients.len(),
+        mailing.channels,
+        mailing.mode.as_str()
+    );
     dispatcher.save(&mailing).await.map_err(CliError::failed)?;
-    let preview = dispatcher.preview(&mailing, None).await.map_err(CliError::failed)?;
+    let preview = dispatcher
+        .preview(&mailing, None)
+        .await
+        .map_err(CliError::failed)?;
     println!("preview: {} matched the audience", preview.matched);
     for (channel, n) in &preview.per_channel {
         println!("  {:<8} {n}", channel.as_str());
     }
-    let cost = dispatcher.cost(&mailing, None).await.map_err(CliError::failed)?;
+    let cost = dispatcher
+        .cost(&mailing, None)
+        .await
+        .map_err(CliError::failed)?;
     println!("cost:");
     for (channel, c) in &cost.per_channel {
-        println!("  {:<8} {} messages, {} units, {} ₽", channel.as_str(), c.messages, c.units, c.cost);
+        println!(
+            "  {:<8} {} messages, {} units, {} ₽",
+            channel.as_str(),
+            c.messages,
+            c.units,
+            c.cost
+        );
     }
     println!("  total    {} ₽\n", cost.total);
 
-    dispatcher.confirm(&mailing.id).await.map_err(CliError::failed)?;
+    dispatcher
+        .confirm(&mailing.id)
+        .await
+        .map_err(CliError::failed)?;
     let report = dispatcher.run_due().await.map_err(CliError::failed)?;
     bar.finish();
     let c = report.counts;
@@ -88,9 +120,21 @@ async fn run() -> Result<(), CliError> {
         "\nrun: {} sent, {} skipped, {} failed, {} waiting, {} unknown",
         c.sent, c.skipped, c.failed, c.queued, c.unknown
     );
-    for occurrence in dispatcher.occurrences(&mailing.id).await.map_err(CliError::failed)? {
-        println!("journal of {} ({}):", occurrence.key, occurrence.state.as_str());
-        for d in store.deliveries(occurrence.id, 0, 1000).await.map_err(CliError::failed)? {
+    for occurrence in dispatcher
+        .occurrences(&mailing.id)
+        .await
+        .map_err(CliError::failed)?
+    {
+        println!(
+            "journal of {} ({}):",
+            occurrence.key,
+            occurrence.state.as_str()
+        );
+        for d in store
+            .deliveries(occurrence.id, 0, 1000)
+            .await
+            .map_err(CliError::failed)?
+        {
             let p = &d.planned;
             let channel = p.channel.map_or("-", ChannelKind::as_str);
             let detail = match p.status {
@@ -101,7 +145,12 @@ async fn run() -> Result<(), CliError> {
                 },
                 _ => p.error.clone().unwrap_or_default(),
             };
-            println!("  {:<7} {:<8} {:<8} {detail}", p.recipient_id, channel, p.status.as_str());
+            println!(
+                "  {:<7} {:<8} {:<8} {detail}",
+                p.recipient_id,
+                channel,
+                p.status.as_str()
+            );
         }
     }
     println!("bonuses accrued: {}", ledger.accruals().len());
@@ -110,7 +159,10 @@ async fn run() -> Result<(), CliError> {
 }
 
 fn main() -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return CliError::failed(e).report(),
     };

@@ -403,6 +403,12 @@ impl Rassylka {
         let mut batch = Vec::with_capacity(self.inner.batch);
         let mut matched = 0;
         let mut problems = Vec::new();
+        let mut in_flight: Option<tokio::task::JoinHandle<Result<(), DispatchError>>> = None;
+        let join = |handle: tokio::task::JoinHandle<Result<(), DispatchError>>| async move {
+            handle
+                .await
+                .map_err(|e| DispatchError::Store(Box::new(e)))?
+        };
         while let Some(item) = stream.next().await {
             match item {
                 Ok(r) => {
@@ -421,12 +427,17 @@ impl Rassylka {
                 }
             }
             if batch.len() >= self.inner.batch {
-                sink(std::mem::replace(
-                    &mut batch,
-                    Vec::with_capacity(self.inner.batch),
-                ))
-                .await?;
+                // The previous batch is written while this one was planned: one write in
+                // flight overlaps the store with parsing and rendering.
+                if let Some(previous) = in_flight.take() {
+                    join(previous).await?;
+                }
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(self.inner.batch));
+                in_flight = Some(tokio::spawn(sink(full)));
             }
+        }
+        if let Some(previous) = in_flight.take() {
+            join(previous).await?;
         }
         if !batch.is_empty() {
             sink(batch).await?;
@@ -534,7 +545,10 @@ impl Rassylka {
         let mut progress = match &self.inner.progress {
             Some(_) => {
                 let counts = store.counts(occurrence.id).await?;
-                let total = DeliveryStatus::ALL.iter().map(|s| counts.get(*s)).sum::<u64>();
+                let total = DeliveryStatus::ALL
+                    .iter()
+                    .map(|s| counts.get(*s))
+                    .sum::<u64>();
                 Some(Progress {
                     occurrence: occurrence.key.clone(),
                     done: total - counts.queued - counts.standby - counts.sending,
@@ -650,7 +664,15 @@ impl Rassylka {
             }
             store.record(occurrence.id, &results, now).await?;
             if let (Some(progress), Some(hook)) = (progress.as_mut(), &self.inner.progress) {
-                progress.done += results.iter().filter(|r| !matches!(r, DeliveryResult::Retry { .. } | DeliveryResult::Requeue { .. })).count() as u64;
+                progress.done += results
+                    .iter()
+                    .filter(|r| {
+                        !matches!(
+                            r,
+                            DeliveryResult::Retry { .. } | DeliveryResult::Requeue { .. }
+                        )
+                    })
+                    .count() as u64;
                 hook(progress);
             }
             if !matches!(verdict, Verdict::Continue) {
@@ -677,8 +699,22 @@ impl Rassylka {
         let expires_on = bonus
             .expires_in_days
             .map(|d| occurrence.evaluation_date + Days::new(u64::from(d)));
-        let pending = self.inner.store.pending_accruals(occurrence.id).await?;
-        for chunk in pending.chunks(1000) {
+        // Paged: accrued recipients drop out of the query, so memory stays flat.
+        let mut after = 0;
+        loop {
+            let page = self
+                .inner
+                .store
+                .pending_accruals(occurrence.id, after, 1000)
+                .await?;
+            let Some((last, _)) = page.last() else {
+                break;
+            };
+            after = *last;
+            let mut chunk: Vec<String> = page.into_iter().map(|(_, id)| id).collect();
+            // A recipient reached on two channels appears twice; accrue once.
+            let mut seen = HashSet::new();
+            chunk.retain(|id| seen.insert(id.clone()));
             let accruals: Vec<Accrual> = chunk
                 .iter()
                 .map(|recipient_id| Accrual {
@@ -689,8 +725,14 @@ impl Rassylka {
                     expires_on,
                 })
                 .collect();
-            ledger.accrue_batch(&accruals).await.map_err(DispatchError::Ledger)?;
-            self.inner.store.finish_accruals(occurrence.id, chunk).await?;
+            ledger
+                .accrue_batch(&accruals)
+                .await
+                .map_err(DispatchError::Ledger)?;
+            self.inner
+                .store
+                .finish_accruals(occurrence.id, &chunk)
+                .await?;
         }
         Ok(())
     }
@@ -703,7 +745,6 @@ impl Rassylka {
         report: &mut RunReport,
     ) -> Result<Verdict, DispatchError> {
         let store = &self.inner.store;
-        let t0 = std::time::Instant::now();
         if occurrence.state == OccurrenceState::Freezing {
             let mut planner = Planner::new(
                 mailing,
@@ -739,14 +780,10 @@ impl Rassylka {
             .filter(|(_, c)| c.takes_idempotency_key())
             .map(|(k, _)| *k)
             .collect();
-        eprintln!("TIMING freeze {:?}", t0.elapsed());
         report.recovered_unknown += store.recover(occurrence.id, &idempotent).await?;
         self.accrue_bonuses(mailing, &occurrence).await?;
-        eprintln!("TIMING before send {:?}", t0.elapsed());
         let verdict = self.send_occurrence(mailing, &occurrence).await?;
-        eprintln!("TIMING sent {:?}", t0.elapsed());
         self.accrue_bonuses(mailing, &occurrence).await?;
-        eprintln!("TIMING accrued {:?}", t0.elapsed());
         let counts = store.counts(occurrence.id).await?;
         if counts.queued == 0 && counts.sending == 0 && counts.standby == 0 {
             store

@@ -56,7 +56,11 @@ pub struct MemoryLedger {
 impl MemoryLedger {
     /// Everything accrued so far.
     pub fn accruals(&self) -> Vec<Accrual> {
-        self.accruals.lock().unwrap_or_else(|e| e.into_inner()).0.clone()
+        self.accruals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .clone()
     }
 }
 

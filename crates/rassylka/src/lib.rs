@@ -68,7 +68,8 @@ pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dispatcher::{
-    ChannelCost, CostReport, Dispatcher, Preview, Progress, ProgressHook, Rassylka, RassylkaBuilder, RunReport,
+    ChannelCost, CostReport, Dispatcher, Preview, Progress, ProgressHook, Rassylka,
+    RassylkaBuilder, RunReport,
 };
 pub use error::{DispatchError, Problem};
 pub use ledger::{Accrual, BonusLedger, MemoryLedger};

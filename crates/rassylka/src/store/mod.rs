@@ -471,7 +471,17 @@ pub trait Store: Send + Sync {
     /// Every (recipient, channel) known gone.
     async fn unreachable(&self) -> Result<Vec<(String, ChannelKind)>, DispatchError>;
     /// Records the bonus accruals of (occurrence, recipient) as done.
-    async fn finish_accruals(&self, occurrence_id: i64, recipient_ids: &[String]) -> Result<(), DispatchError>;
-    /// Recipients of an occurrence with a sent delivery whose accrual is not done.
-    async fn pending_accruals(&self, occurrence_id: i64) -> Result<Vec<String>, DispatchError>;
+    async fn finish_accruals(
+        &self,
+        occurrence_id: i64,
+        recipient_ids: &[String],
+    ) -> Result<(), DispatchError>;
+    /// Sent deliveries (row id, recipient) of an occurrence after row `after_id` whose
+    /// recipient's accrual is not done, up to `limit`, in row order.
+    async fn pending_accruals(
+        &self,
+        occurrence_id: i64,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, String)>, DispatchError>;
 }

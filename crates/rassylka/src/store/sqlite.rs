@@ -106,9 +106,9 @@ impl SqliteStore {
             // failure the journal must survive; FULL would add an fsync per commit.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
-            // A journal of a million deliveries is a few hundred MB; a 64 MB page cache keeps
-            // the queue index and recent rows in memory.
-            .pragma("cache_size", "-65536")
+            // 16 MB of page cache per connection keeps the queue index and recent rows in
+            // memory without letting memory grow with the journal.
+            .pragma("cache_size", "-16384")
             .pragma("temp_store", "memory");
         SqliteStore::connect(options, 4).await
     }
@@ -362,7 +362,9 @@ impl Store for SqliteStore {
             "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = ?1
              WHERE id IN (SELECT id FROM deliveries WHERE occurrence_id = ?2 AND status = 'queued'
                           AND (not_before IS NULL OR not_before <= ?1) ORDER BY id LIMIT ?3)
-             RETURNING *",
+             RETURNING id, occurrence_id, delivery_key, recipient_id, channel, address, booking_id, group_key, rank, status,
+                       not_before, subject, text, html, image, units, cost, attempts, provider_id, error_class, error,
+                       updated_at, sent_at",
         )
         .bind(millis(now))
         .bind(occurrence_id)
@@ -377,21 +379,33 @@ impl Store for SqliteStore {
         Ok(claimed)
     }
 
-    async fn record(&self, occurrence_id: i64, results: &[DeliveryResult], now: DateTime<Utc>) -> Result<(), DispatchError> {
+    async fn record(
+        &self,
+        occurrence_id: i64,
+        results: &[DeliveryResult],
+        now: DateTime<Utc>,
+    ) -> Result<(), DispatchError> {
         let now = millis(now);
         let mut tx = self.pool.begin().await?;
         // Sends are the bulk: one statement per chunk rather than one per delivery.
         let sent: Vec<(i64, Option<&String>, Option<String>)> = results
             .iter()
             .filter_map(|r| match r {
-                DeliveryResult::Sent { id, provider_id, cost } => Some((*id, provider_id.as_ref(), cost.map(|c| c.to_string()))),
+                DeliveryResult::Sent {
+                    id,
+                    provider_id,
+                    cost,
+                } => Some((*id, provider_id.as_ref(), cost.map(|c| c.to_string()))),
                 _ => None,
             })
             .collect();
         for chunk in sent.chunks(INSERT_CHUNK) {
-            let mut query: QueryBuilder<Sqlite> = QueryBuilder::new("WITH v (id, provider_id, cost) AS (");
+            let mut query: QueryBuilder<Sqlite> =
+                QueryBuilder::new("WITH v (id, provider_id, cost) AS (");
             query.push_values(chunk, |mut b, (id, provider_id, cost)| {
-                b.push_bind(*id).push_bind(*provider_id).push_bind(cost.clone());
+                b.push_bind(*id)
+                    .push_bind(*provider_id)
+                    .push_bind(cost.clone());
             });
             query.push(
                 ") UPDATE deliveries SET status = 'sent', provider_id = v.provider_id, cost = COALESCE(v.cost, deliveries.cost),
@@ -401,7 +415,8 @@ impl Store for SqliteStore {
             query.push(" FROM v WHERE deliveries.id = v.id");
             query.build().execute(&mut *tx).await?;
             // The other channels of a priority group are not needed any more.
-            let mut skip: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE deliveries SET status = 'skipped', updated_at = ");
+            let mut skip: QueryBuilder<Sqlite> =
+                QueryBuilder::new("UPDATE deliveries SET status = 'skipped', updated_at = ");
             skip.push_bind(now);
             skip.push(
                 ", error = 'delivered through ' || (SELECT s.channel FROM deliveries s WHERE s.occurrence_id = deliveries.occurrence_id
@@ -420,7 +435,12 @@ impl Store for SqliteStore {
         for result in results {
             match result {
                 DeliveryResult::Sent { .. } => {}
-                DeliveryResult::Retry { id, not_before, class, error } => {
+                DeliveryResult::Retry {
+                    id,
+                    not_before,
+                    class,
+                    error,
+                } => {
                     sqlx::query(
                         "UPDATE deliveries SET status = 'queued', not_before = ?, error_class = ?, error = ?, updated_at = ? WHERE id = ?",
                     )
@@ -584,10 +604,15 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn finish_accruals(&self, occurrence_id: i64, recipient_ids: &[String]) -> Result<(), DispatchError> {
+    async fn finish_accruals(
+        &self,
+        occurrence_id: i64,
+        recipient_ids: &[String],
+    ) -> Result<(), DispatchError> {
         let mut tx = self.pool.begin().await?;
         for chunk in recipient_ids.chunks(INSERT_CHUNK) {
-            let mut query: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO accruals (occurrence_id, recipient_id) ");
+            let mut query: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO accruals (occurrence_id, recipient_id) ");
             query.push_values(chunk, |mut b, id| {
                 b.push_bind(occurrence_id).push_bind(id);
             });
@@ -598,17 +623,25 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn pending_accruals(&self, occurrence_id: i64) -> Result<Vec<String>, DispatchError> {
+    async fn pending_accruals(
+        &self,
+        occurrence_id: i64,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, String)>, DispatchError> {
+        // Keyset paging along the queue index: each page costs its own rows only.
         let rows = sqlx::query(
-            "SELECT DISTINCT d.recipient_id FROM deliveries d WHERE d.occurrence_id = ?1 AND d.status = 'sent'
+            "SELECT d.id, d.recipient_id FROM deliveries d WHERE d.occurrence_id = ?1 AND d.status = 'sent' AND d.id > ?2
              AND NOT EXISTS (SELECT 1 FROM accruals a WHERE a.occurrence_id = ?1 AND a.recipient_id = d.recipient_id)
-             ORDER BY d.recipient_id",
+             ORDER BY d.id LIMIT ?3",
         )
         .bind(occurrence_id)
+        .bind(after_id)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| Ok(row.try_get("recipient_id")?))
+            .map(|row| Ok((row.try_get("id")?, row.try_get("recipient_id")?)))
             .collect()
     }
 }
