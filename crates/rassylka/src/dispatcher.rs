@@ -919,13 +919,20 @@ impl Rassylka {
     pub async fn resend_unknown(&self, mailing_id: &str) -> Result<u64, DispatchError> {
         let mut n = 0;
         for occurrence in self.inner.store.occurrences(Some(mailing_id)).await? {
-            n += self.inner.store.requeue_unknown(occurrence.id).await?;
-            if n > 0 && occurrence.state == OccurrenceState::Done {
+            let requeued = self.inner.store.requeue_unknown(occurrence.id).await?;
+            if requeued > 0 && occurrence.state == OccurrenceState::Done {
                 self.inner
                     .store
                     .set_occurrence_state(occurrence.id, OccurrenceState::Frozen)
                     .await?;
             }
+            n += requeued;
+        }
+        // A one-time mailing that looked finished has work again.
+        let record = self.record(mailing_id).await?;
+        if n > 0 && record.state == MailingState::Done {
+            self.set_state(mailing_id, MailingState::Queued, None, None)
+                .await?;
         }
         Ok(n)
     }

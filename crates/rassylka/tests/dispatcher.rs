@@ -366,37 +366,32 @@ async fn deliveries_wait_for_the_send_window_in_the_recipients_zone() {
 async fn a_crash_leaves_in_flight_deliveries_unknown_except_on_idempotent_channels() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("journal.db");
-    let w = world_with(
+    // A first process freezes the occurrence; its first send hits a quota, so it pauses with
+    // every delivery still queued.
+    let first = world_with(
         SqliteStore::open(&db).await.unwrap(),
         "2026-11-22T07:00:30Z",
-        |b| b,
+        |b| b.concurrency(1),
     )
     .await;
-    w.dispatcher.save(&mailing("all", "")).await.unwrap();
-    w.dispatcher.confirm("m-1").await.unwrap();
-    // Simulate a process that froze the occurrence, claimed two deliveries and died.
-    let mut report_before = w.dispatcher.occurrences("m-1").await.unwrap();
-    assert_eq!(report_before.len(), 0);
-    let m = Mailing::from_json(&w.store.mailing("m-1").await.unwrap().unwrap().json).unwrap();
-    drop(m);
-    let crashed = world_with(
-        SqliteStore::open(&db).await.unwrap(),
-        "2026-11-22T07:00:30Z",
-        |b| b.concurrency(1).max_wait(Duration::ZERO),
-    )
-    .await;
-    crashed.sms.fail_always(Some(ErrorClass::Quota));
-    crashed.dispatcher.run_due().await.unwrap();
-    report_before = crashed.dispatcher.occurrences("m-1").await.unwrap();
-    let occurrence = &report_before[0];
+    first.telegram.fail_next(ErrorClass::Quota);
+    first.dispatcher.save(&mailing("all", "")).await.unwrap();
+    first.dispatcher.confirm("m-1").await.unwrap();
+    first.dispatcher.run_due().await.unwrap();
+    let occurrence = first.dispatcher.occurrences("m-1").await.unwrap().remove(0);
     assert_eq!(occurrence.state, OccurrenceState::Frozen);
-    // Two deliveries claimed and never answered: one sms, one over the outbox-backed vk.
-    let store: &dyn Store = crashed.store.as_ref();
-    let claimed = store
-        .claim(occurrence.id, at("2026-11-22T07:01:00Z"), 10)
+    // Then it marks every delivery `sending` and is killed before any answer.
+    let claimed = first
+        .store
+        .claim(occurrence.id, at("2026-11-22T07:01:00Z"), 100)
         .await
         .unwrap();
-    assert!(!claimed.is_empty());
+    assert_eq!(
+        claimed.len(),
+        5,
+        "a: telegram + sms, b: sms, c: telegram + vk"
+    );
+    // A new process, whose vk channel (the file outbox) takes the delivery key.
     let outbox_dir = tempfile::tempdir().unwrap();
     let vk_outbox: Arc<dyn Channel> =
         Arc::new(FileOutbox::open(outbox_dir.path(), ChannelKind::Vk).unwrap());
@@ -408,34 +403,27 @@ async fn a_crash_leaves_in_flight_deliveries_unknown_except_on_idempotent_channe
     .await;
     restarted.dispatcher.resume("m-1").await.unwrap();
     let report = restarted.dispatcher.run_due().await.unwrap();
-    let claimed_non_idempotent = claimed
-        .iter()
-        .filter(|d| d.planned.channel != Some(ChannelKind::Vk))
-        .count() as u64;
-    assert_eq!(report.recovered_unknown, claimed_non_idempotent);
-    assert_eq!(report.counts.unknown, claimed_non_idempotent);
-    let vk_claimed = claimed
-        .iter()
-        .any(|d| d.planned.channel == Some(ChannelKind::Vk));
-    let outbox = std::fs::read_to_string(outbox_dir.path().join("vk.jsonl")).unwrap_or_default();
+    assert_eq!(
+        report.recovered_unknown, 4,
+        "telegram ×2 and sms ×2 may have been delivered: unknown"
+    );
+    assert_eq!((report.counts.unknown, report.counts.sent), (4, 1));
+    let outbox = std::fs::read_to_string(outbox_dir.path().join("vk.jsonl")).unwrap();
     assert_eq!(
         outbox.lines().count(),
         1,
-        "c's vk message, resent safely if it was in flight ({vk_claimed})"
+        "the vk message was resent safely"
     );
-    // Unknown ones are not resent unless asked.
-    let sent_before = restarted.telegram.sent().len() + restarted.sms.sent().len();
+    // Unknown deliveries are not resent unless the operator asks.
     restarted.dispatcher.run_due().await.unwrap();
+    assert!(restarted.telegram.sent().is_empty() && restarted.sms.sent().is_empty());
+    assert_eq!(restarted.dispatcher.resend_unknown("m-1").await.unwrap(), 4);
+    let report = restarted.dispatcher.run_due().await.unwrap();
+    assert_eq!((report.counts.sent, report.counts.unknown), (5, 0));
     assert_eq!(
         restarted.telegram.sent().len() + restarted.sms.sent().len(),
-        sent_before
+        4
     );
-    assert_eq!(
-        restarted.dispatcher.resend_unknown("m-1").await.unwrap(),
-        claimed_non_idempotent
-    );
-    let report = restarted.dispatcher.run_due().await.unwrap();
-    assert_eq!((report.counts.unknown, report.counts.queued), (0, 0));
 }
 
 #[tokio::test]
