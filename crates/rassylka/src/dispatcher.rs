@@ -587,6 +587,15 @@ impl Rassylka {
             let now = self.now();
             let mut results = Vec::with_capacity(sends.len());
             let mut verdict = Verdict::Continue;
+            // Who each delivery is for, to accrue bonuses once the results are recorded.
+            let recipients: std::collections::HashMap<i64, String> = if mailing.bonus.is_some() {
+                sends
+                    .iter()
+                    .map(|(d, _)| (d.id, d.planned.recipient_id.clone()))
+                    .collect()
+            } else {
+                std::collections::HashMap::new()
+            };
             for (delivery, outcome) in sends {
                 let id = delivery.id;
                 match outcome {
@@ -663,6 +672,16 @@ impl Rassylka {
                 }
             }
             store.record(occurrence.id, &results, now).await?;
+            if mailing.bonus.is_some() {
+                let reached: Vec<String> = results
+                    .iter()
+                    .filter_map(|r| match r {
+                        DeliveryResult::Sent { id, .. } => recipients.get(id).cloned(),
+                        _ => None,
+                    })
+                    .collect();
+                self.accrue_for(mailing, occurrence, reached).await?;
+            }
             if let (Some(progress), Some(hook)) = (progress.as_mut(), &self.inner.progress) {
                 progress.done += results
                     .iter()
@@ -681,10 +700,14 @@ impl Rassylka {
         }
     }
 
-    async fn accrue_bonuses(
+    /// Accrues the mailing's bonus to `recipients` reached by `occurrence`, skipping those
+    /// already accrued: the ledger first, then the journal, so a crash in between repeats the
+    /// ledger call with the same key rather than losing the accrual.
+    async fn accrue_for(
         &self,
         mailing: &Mailing,
         occurrence: &OccurrenceRecord,
+        mut recipients: Vec<String>,
     ) -> Result<(), DispatchError> {
         let Some(bonus) = &mailing.bonus else {
             return Ok(());
@@ -696,10 +719,52 @@ impl Rassylka {
                     .into(),
             }])
         })?;
+        // A recipient reached on two channels appears twice; accrue once.
+        let mut seen = HashSet::new();
+        recipients.retain(|id| seen.insert(id.clone()));
+        let done: HashSet<String> = self
+            .inner
+            .store
+            .accrued(occurrence.id, &recipients)
+            .await?
+            .into_iter()
+            .collect();
+        recipients.retain(|id| !done.contains(id));
+        if recipients.is_empty() {
+            return Ok(());
+        }
         let expires_on = bonus
             .expires_in_days
             .map(|d| occurrence.evaluation_date + Days::new(u64::from(d)));
-        // Paged: accrued recipients drop out of the query, so memory stays flat.
+        let accruals: Vec<Accrual> = recipients
+            .iter()
+            .map(|recipient_id| Accrual {
+                key: format!("{}/{recipient_id}", occurrence.key),
+                mailing_id: mailing.id.clone(),
+                recipient_id: recipient_id.clone(),
+                amount: bonus.amount,
+                expires_on,
+            })
+            .collect();
+        ledger
+            .accrue_batch(&accruals)
+            .await
+            .map_err(DispatchError::Ledger)?;
+        self.inner
+            .store
+            .finish_accruals(occurrence.id, &recipients)
+            .await
+    }
+
+    /// Accruals a crashed run sent for but did not record; paged, so memory stays flat.
+    async fn accrue_pending(
+        &self,
+        mailing: &Mailing,
+        occurrence: &OccurrenceRecord,
+    ) -> Result<(), DispatchError> {
+        if mailing.bonus.is_none() {
+            return Ok(());
+        }
         let mut after = 0;
         loop {
             let page = self
@@ -708,33 +773,16 @@ impl Rassylka {
                 .pending_accruals(occurrence.id, after, 1000)
                 .await?;
             let Some((last, _)) = page.last() else {
-                break;
+                return Ok(());
             };
             after = *last;
-            let mut chunk: Vec<String> = page.into_iter().map(|(_, id)| id).collect();
-            // A recipient reached on two channels appears twice; accrue once.
-            let mut seen = HashSet::new();
-            chunk.retain(|id| seen.insert(id.clone()));
-            let accruals: Vec<Accrual> = chunk
-                .iter()
-                .map(|recipient_id| Accrual {
-                    key: format!("{}/{recipient_id}", occurrence.key),
-                    mailing_id: mailing.id.clone(),
-                    recipient_id: recipient_id.clone(),
-                    amount: bonus.amount,
-                    expires_on,
-                })
-                .collect();
-            ledger
-                .accrue_batch(&accruals)
-                .await
-                .map_err(DispatchError::Ledger)?;
-            self.inner
-                .store
-                .finish_accruals(occurrence.id, &chunk)
-                .await?;
+            self.accrue_for(
+                mailing,
+                occurrence,
+                page.into_iter().map(|(_, id)| id).collect(),
+            )
+            .await?;
         }
-        Ok(())
     }
 
     /// Freezes (if not yet) and sends one occurrence.
@@ -781,9 +829,8 @@ impl Rassylka {
             .map(|(k, _)| *k)
             .collect();
         report.recovered_unknown += store.recover(occurrence.id, &idempotent).await?;
-        self.accrue_bonuses(mailing, &occurrence).await?;
+        self.accrue_pending(mailing, &occurrence).await?;
         let verdict = self.send_occurrence(mailing, &occurrence).await?;
-        self.accrue_bonuses(mailing, &occurrence).await?;
         let counts = store.counts(occurrence.id).await?;
         if counts.queued == 0 && counts.sending == 0 && counts.standby == 0 {
             store

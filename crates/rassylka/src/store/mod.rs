@@ -427,7 +427,9 @@ pub trait Store: Send + Sync {
         occurrence_id: i64,
         deliveries: &[NewDelivery],
     ) -> Result<(), DispatchError>;
-    /// Marks up to `limit` queued deliveries due at `now` as sending and returns them.
+    /// Marks up to `limit` queued deliveries due at `now` as sending and returns them, in row
+    /// order, with what sending needs (keys, address, texts, image, attempts); the result
+    /// columns (provider id, errors, times) are left empty.
     async fn claim(
         &self,
         occurrence_id: i64,
@@ -470,6 +472,12 @@ pub trait Store: Send + Sync {
     ) -> Result<(), DispatchError>;
     /// Every (recipient, channel) known gone.
     async fn unreachable(&self) -> Result<Vec<(String, ChannelKind)>, DispatchError>;
+    /// Those of `recipient_ids` whose accrual for the occurrence is done.
+    async fn accrued(
+        &self,
+        occurrence_id: i64,
+        recipient_ids: &[String],
+    ) -> Result<Vec<String>, DispatchError>;
     /// Records the bonus accruals of (occurrence, recipient) as done.
     async fn finish_accruals(
         &self,

@@ -109,7 +109,9 @@ impl SqliteStore {
             // 16 MB of page cache per connection keeps the queue index and recent rows in
             // memory without letting memory grow with the journal.
             .pragma("cache_size", "-16384")
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // Fewer, larger checkpoints while a big audience is written.
+            .pragma("wal_autocheckpoint", "8192");
         SqliteStore::connect(options, 4).await
     }
 
@@ -200,6 +202,36 @@ fn delivery_from_row(row: &SqliteRow) -> Result<Delivery, DispatchError> {
         error_class: row.try_get("error_class")?,
         updated_at: from_millis(row.try_get("updated_at")?),
         sent_at: row.try_get::<Option<i64>, _>("sent_at")?.map(from_millis),
+    })
+}
+
+fn claimed_from_row(row: &SqliteRow, claimed_at: DateTime<Utc>) -> Result<Delivery, DispatchError> {
+    Ok(Delivery {
+        id: row.try_get("id")?,
+        occurrence_id: row.try_get("occurrence_id")?,
+        planned: NewDelivery {
+            delivery_key: row.try_get("delivery_key")?,
+            recipient_id: row.try_get("recipient_id")?,
+            channel: channel_from(row.try_get("channel")?)?,
+            address: row.try_get("address")?,
+            booking_id: row.try_get("booking_id")?,
+            group_key: row.try_get("group_key")?,
+            rank: u32::try_from(row.try_get::<i64, _>("rank")?).unwrap_or_default(),
+            status: DeliveryStatus::Sending,
+            not_before: None,
+            subject: row.try_get("subject")?,
+            text: row.try_get("text")?,
+            html: row.try_get("html")?,
+            image: row.try_get("image")?,
+            units: u32::try_from(row.try_get::<i64, _>("units")?).unwrap_or_default(),
+            cost: None,
+            error: None,
+        },
+        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or_default(),
+        provider_id: None,
+        error_class: None,
+        updated_at: claimed_at,
+        sent_at: None,
     })
 }
 
@@ -362,18 +394,19 @@ impl Store for SqliteStore {
             "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = ?1
              WHERE id IN (SELECT id FROM deliveries WHERE occurrence_id = ?2 AND status = 'queued'
                           AND (not_before IS NULL OR not_before <= ?1) ORDER BY id LIMIT ?3)
-             RETURNING id, occurrence_id, delivery_key, recipient_id, channel, address, booking_id, group_key, rank, status,
-                       not_before, subject, text, html, image, units, cost, attempts, provider_id, error_class, error,
-                       updated_at, sent_at",
+             RETURNING id, occurrence_id, delivery_key, recipient_id, channel, address, booking_id, group_key, rank,
+                       subject, text, html, image, units, attempts",
         )
         .bind(millis(now))
         .bind(occurrence_id)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
+        // Only what sending needs comes back: decoding every column of a big batch costs.
+        let claimed_at = from_millis(millis(now));
         let mut claimed: Vec<Delivery> = rows
             .iter()
-            .map(delivery_from_row)
+            .map(|row| claimed_from_row(row, claimed_at))
             .collect::<Result<_, _>>()?;
         claimed.sort_by_key(|d| d.id);
         Ok(claimed)
@@ -602,6 +635,30 @@ impl Store for SqliteStore {
                 Ok((row.try_get("recipient_id")?, channel))
             })
             .collect()
+    }
+
+    async fn accrued(
+        &self,
+        occurrence_id: i64,
+        recipient_ids: &[String],
+    ) -> Result<Vec<String>, DispatchError> {
+        let mut done = Vec::new();
+        for chunk in recipient_ids.chunks(INSERT_CHUNK) {
+            let mut query: QueryBuilder<Sqlite> =
+                QueryBuilder::new("SELECT recipient_id FROM accruals WHERE occurrence_id = ");
+            query
+                .push_bind(occurrence_id)
+                .push(" AND recipient_id IN (");
+            let mut ids = query.separated(", ");
+            for id in chunk {
+                ids.push_bind(id);
+            }
+            query.push(")");
+            for row in query.build().fetch_all(&self.pool).await? {
+                done.push(row.try_get("recipient_id")?);
+            }
+        }
+        Ok(done)
     }
 
     async fn finish_accruals(
