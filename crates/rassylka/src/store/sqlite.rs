@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     sent_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS deliveries_queue ON deliveries (occurrence_id, status, id);
-CREATE INDEX IF NOT EXISTS deliveries_group ON deliveries (occurrence_id, group_key, rank);
+-- Only standby rows are ever looked up by group (priority fallback), so only they are indexed.
+CREATE INDEX IF NOT EXISTS deliveries_standby ON deliveries (occurrence_id, group_key, rank) WHERE status = 'standby';
 CREATE TABLE IF NOT EXISTS unreachable (
     recipient_id TEXT NOT NULL,
     channel TEXT NOT NULL,
