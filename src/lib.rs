@@ -78,3 +78,27 @@ pub fn read_template_file(path: &std::path::Path) -> Result<String, CliError> {
     }
     Ok(text)
 }
+
+/// Runs an example of this workspace as a user would (`cargo run --example NAME -- ARGS`),
+/// for the command-line tests.
+///
+/// # Panics
+/// When cargo itself cannot be started: a broken test environment, not a test failure.
+pub fn run_example(name: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO"))
+        .args(["run", "--quiet", "--example", name, "--"])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo runs")
+}
+
+/// Writes `text` to `dir/name` and returns the path as a string, for command lines in tests.
+///
+/// # Panics
+/// When the file cannot be written or its path is not UTF-8.
+pub fn write_file(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("the test directory is writable");
+    path.to_str().expect("a UTF-8 temp path").to_owned()
+}

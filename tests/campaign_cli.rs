@@ -1,22 +1,12 @@
 //! The `campaign` example binary as scripts call it (SPEC §8): preview, cost and run print
 //! the documented JSON; bad input exits 2.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use rassylka_workspace::write_file as write;
 
 fn campaign(args: &[&str]) -> Output {
-    Command::new(env!("CARGO"))
-        .args(["run", "--quiet", "--example", "campaign", "--"])
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_owned()
+    rassylka_workspace::run_example("campaign", args)
 }
 
 const PEOPLE: &str = r#"{"id": "a", "first_name": "Анна", "consent": {"advertising": true}, "contacts": {"telegram_chat_id": 1, "phone": "+79160000001"}}

@@ -1,21 +1,11 @@
 //! The `occurrences` example binary, run as a user would (SPEC §8).
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use rassylka_workspace::write_file as write;
 
 fn occurrences(args: &[&str]) -> Output {
-    Command::new(env!("CARGO"))
-        .args(["run", "--quiet", "--example", "occurrences", "--"])
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_owned()
+    rassylka_workspace::run_example("occurrences", args)
 }
 
 fn stdout_lines(output: &Output) -> Vec<String> {

@@ -1,7 +1,7 @@
 //! The `segment` example's command line (SPEC §8): output, `--ids`, options and exit codes.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 const RECIPIENTS: &str = r#"{"id": "anna", "gender": "female", "country": "RU", "consent": {"advertising": true}, "contacts": {"email": "anna@example.com", "phone": "+79161234567"}, "registered_at": "2024-05-01T22:30:00+00:00"}
 {"id": "bob", "gender": "male", "country": "KZ", "consent": {"advertising": true}, "contacts": {"telegram_chat_id": 42}, "bookings": [{"id": "b-1", "check_in": "2026-12-01"}]}
@@ -36,12 +36,7 @@ impl Files {
 }
 
 fn segment(args: &[&str]) -> Output {
-    Command::new(env!("CARGO"))
-        .args(["run", "--quiet", "--example", "segment", "--"])
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
+    rassylka_workspace::run_example("segment", args)
 }
 
 fn run_with(files: &Files, rule: &str, extra: &[&str]) -> Output {

@@ -1,22 +1,6 @@
 //! The `render` and `convert` example binaries, run as a user would (SPEC §8).
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn example(name: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO"))
-        .args(["run", "--quiet", "--example", name, "--"])
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_owned()
-}
+use rassylka_workspace::{run_example as example, write_file as write};
 
 const ANNA: &str = r#"{"id": "c-1001", "first_name": "Анна", "last_name": "Иванова", "gender": "female",
  "balance": 1250.5, "fields": {"order_id": "A-553"}}"#;
