@@ -11,7 +11,7 @@ use rassylka_model::{Address, ChannelKind, EmailAddress, PhoneNumber};
 use rassylka_schedule::Schedule;
 use rust_decimal::Decimal;
 
-use crate::mailing::{DeliveryMode, Mailing};
+use crate::mailing::{DeliveryMode, Mailing, MailingKind};
 use crate::plan::{Planned, Planner};
 use crate::store::{
     Delivery, DeliveryResult, DeliveryStatus, MailingRecord, MailingState, NewDelivery,
@@ -886,13 +886,37 @@ impl Rassylka {
             .filter(|o| matches!(o.state, OccurrenceState::Freezing | OccurrenceState::Frozen))
             .collect();
         if let Some(schedule) = &mailing.schedule {
-            let due = schedule.due(record.checked_at, now);
-            let decided: Vec<(rassylka_schedule::Occurrence, OccurrenceState)> = due
-                .missed
-                .into_iter()
-                .map(|o| (o, OccurrenceState::Missed))
-                .chain(due.fire.into_iter().map(|o| (o, OccurrenceState::Freezing)))
-                .collect();
+            // A periodic mailing with date rules catches up every missed run date, each
+            // evaluated with its own «today», so a downtime skips nobody; delivery keys make
+            // the re-runs safe. Others follow the schedule's misfire policy.
+            let last_run = store
+                .occurrences(Some(mailing_id))
+                .await?
+                .iter()
+                .filter(|o| o.state != OccurrenceState::Missed)
+                .map(|o| o.evaluation_date)
+                .max();
+            let decided: Vec<(rassylka_schedule::Occurrence, OccurrenceState)> = match last_run {
+                Some(last)
+                    if mailing.kind == MailingKind::Periodic
+                        && uses_dates(&mailing.audience.to_value()) =>
+                {
+                    schedule
+                        .catch_up(last, now, CATCH_UP_LIMIT)
+                        .runs
+                        .into_iter()
+                        .map(|run| (run.occurrence, OccurrenceState::Freezing))
+                        .collect()
+                }
+                _ => {
+                    let due = schedule.due(record.checked_at, now);
+                    due.missed
+                        .into_iter()
+                        .map(|o| (o, OccurrenceState::Missed))
+                        .chain(due.fire.into_iter().map(|o| (o, OccurrenceState::Freezing)))
+                        .collect()
+                }
+            };
             for (occurrence, state) in decided {
                 let key = occurrence
                     .key(&mailing.id, record.version)
@@ -998,6 +1022,18 @@ impl Rassylka {
             .store
             .deliveries(occurrence_id, after_id, limit)
             .await
+    }
+}
+
+/// How many missed run dates a date-rule mailing catches up at most (a month of daily runs).
+const CATCH_UP_LIMIT: usize = 31;
+
+/// Whether a rule has a date leaf (`{"date": …}`) anywhere.
+fn uses_dates(rule: &serde_json::Value) -> bool {
+    match rule {
+        serde_json::Value::Object(map) => map.contains_key("date") || map.values().any(uses_dates),
+        serde_json::Value::Array(items) => items.iter().any(uses_dates),
+        _ => false,
     }
 }
 

@@ -35,7 +35,8 @@
 //!
 //! # How a run works
 //! An occurrence fires when its schedule says (misfires by the schedule's policy; «send now»
-//! at confirmation). Its audience is then **frozen**: the segment is evaluated with the
+//! at confirmation; a periodic mailing with date rules catches up every missed run date after
+//! a downtime, each evaluated with its own «today», so nobody's reminder is skipped). Its audience is then **frozen**: the segment is evaluated with the
 //! occurrence's date, and every delivery — one per recipient, channel and matched booking —
 //! is rendered and written to the journal (queued, standby for lower priorities, or skipped with
 //! the reason) before anything is sent. Sending claims `concurrency` queued deliveries at a

@@ -577,3 +577,54 @@ fn invalid_mailings_name_every_problem_by_json_path() {
     let text = err.to_string();
     assert!(text.contains("content.default.text: 1:1: unknown placeholder `{frist_name}`, did you mean `{first_name}`?"), "{text}");
 }
+
+#[tokio::test]
+async fn a_date_rule_mailing_catches_up_every_missed_day_with_its_own_date() {
+    let guests: Vec<Recipient> = [
+        r#"{"id": "g-1", "first_name": "Ада", "contacts": {"telegram_chat_id": 1}, "bookings": [{"id": "b-1", "check_in": "2026-11-26"}]}"#,
+        r#"{"id": "g-2", "first_name": "Бэла", "contacts": {"telegram_chat_id": 2}, "bookings": [{"id": "b-2", "check_in": "2026-11-27"}]}"#,
+        r#"{"id": "g-3", "first_name": "Вика", "contacts": {"telegram_chat_id": 3}, "bookings": [{"id": "b-3", "check_in": "2026-12-20"}]}"#,
+    ]
+    .iter()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect();
+    let telegram = Arc::new(MemoryChannel::new(ChannelKind::Telegram));
+    let clock = Arc::new(ManualClock::starting_at(at("2026-11-22T07:01:00Z")));
+    let dispatcher = Rassylka::builder()
+        .recipients(MemorySource::new(guests))
+        .store(SqliteStore::in_memory().await.unwrap())
+        .channel(telegram.clone())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let m = Mailing::from_json(
+        r#"{"id": "m-remind", "kind": "periodic", "class": "service",
+            "audience": {"date": {"dynamic": {"field": "check_in", "days": 3, "when": "before"}}},
+            "schedule": {"start": "2026-11-22T10:00", "tz": "Europe/Moscow", "every": "day"},
+            "channels": ["telegram"], "content": {"default": {"text": "{first_name}, заезд {check_in}"}}}"#,
+    )
+    .unwrap();
+    dispatcher.save(&m).await.unwrap();
+    dispatcher.confirm("m-remind").await.unwrap();
+    dispatcher.run_due().await.unwrap();
+    assert!(telegram.sent().is_empty(), "nobody checks in on 11-25");
+    // Down for two days: the 23rd and 24th runs were missed; both are evaluated with their own date.
+    clock.advance(TimeDelta::days(2));
+    let report = dispatcher.run_due().await.unwrap();
+    assert_eq!(
+        report.occurrences,
+        [
+            "m-remind/v1/2026-11-23T10:00",
+            "m-remind/v1/2026-11-24T10:00"
+        ]
+    );
+    let texts: Vec<String> = telegram
+        .sent()
+        .into_iter()
+        .map(|s| s.message.text)
+        .collect();
+    assert_eq!(texts, ["Ада, заезд 26.11.2026", "Бэла, заезд 27.11.2026"]);
+    // Running again the same day repeats nothing.
+    dispatcher.run_due().await.unwrap();
+    assert_eq!(telegram.sent().len(), 2);
+}
