@@ -386,7 +386,7 @@ impl Template {
         &self.parts
     }
 
-    /// Writes the template in another dialect; see [`crate::convert`].
+    /// Writes the template in another dialect (see «Conversion» in the crate docs).
     ///
     /// # Errors
     /// [`TemplateError::Unconvertible`] when text of the template would read differently in
