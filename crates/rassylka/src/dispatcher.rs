@@ -557,11 +557,18 @@ impl Rassylka {
             }
             None => None,
         };
+        // The next batch, claimed together with the previous batch's results.
+        let mut next: Option<Vec<Delivery>> = None;
         loop {
             let now = self.now();
-            let claimed = store
-                .claim(occurrence.id, now, self.inner.concurrency)
-                .await?;
+            let claimed = match next.take() {
+                Some(claimed) => claimed,
+                None => {
+                    store
+                        .claim(occurrence.id, now, self.inner.concurrency)
+                        .await?
+                }
+            };
             if claimed.is_empty() {
                 let Some(due) = store.next_due(occurrence.id).await? else {
                     return Ok(Verdict::Continue);
@@ -671,7 +678,15 @@ impl Rassylka {
                     }
                 }
             }
-            store.record(occurrence.id, &results, now).await?;
+            if matches!(verdict, Verdict::Continue) {
+                next = Some(
+                    store
+                        .record_and_claim(occurrence.id, &results, now, self.inner.concurrency)
+                        .await?,
+                );
+            } else {
+                store.record(occurrence.id, &results, now).await?;
+            }
             if mailing.bonus.is_some() {
                 let reached: Vec<String> = results
                     .iter()

@@ -443,6 +443,18 @@ pub trait Store: Send + Sync {
         results: &[DeliveryResult],
         now: DateTime<Utc>,
     ) -> Result<(), DispatchError>;
+    /// Records results and claims the next batch at once, so a send loop pays one
+    /// transaction per batch; the default calls [`Store::record`] then [`Store::claim`].
+    async fn record_and_claim(
+        &self,
+        occurrence_id: i64,
+        results: &[DeliveryResult],
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, DispatchError> {
+        self.record(occurrence_id, results, now).await?;
+        self.claim(occurrence_id, now, limit).await
+    }
     /// Deliveries left in `sending` by a dead process: back to the queue on `idempotent`
     /// channels, `unknown` elsewhere. Returns how many became unknown.
     async fn recover(

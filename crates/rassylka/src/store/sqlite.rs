@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use super::{
     Delivery, DeliveryResult, DeliveryStatus, MailingRecord, MailingState, NewDelivery,
@@ -239,6 +239,141 @@ fn claimed_from_row(row: &SqliteRow, claimed_at: DateTime<Utc>) -> Result<Delive
 /// Rows per INSERT: 21 parameters a row stays under SQLite's 32 766.
 const INSERT_CHUNK: usize = 1000;
 
+/// Marks up to `limit` queued deliveries as sending, inside the caller's transaction.
+async fn claim_in(
+    conn: &mut SqliteConnection,
+    occurrence_id: i64,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<Delivery>, DispatchError> {
+    let rows = sqlx::query(
+        "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = ?1
+         WHERE id IN (SELECT id FROM deliveries WHERE occurrence_id = ?2 AND status = 'queued'
+                      AND (not_before IS NULL OR not_before <= ?1) ORDER BY id LIMIT ?3)
+         RETURNING id, occurrence_id, delivery_key, recipient_id, channel, address, booking_id, group_key, rank,
+                   subject, text, html, image, units, attempts",
+    )
+    .bind(millis(now))
+    .bind(occurrence_id)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(&mut *conn)
+    .await?;
+    // Only what sending needs comes back: decoding every column of a big batch costs.
+    let claimed_at = from_millis(millis(now));
+    let mut claimed: Vec<Delivery> = rows
+        .iter()
+        .map(|row| claimed_from_row(row, claimed_at))
+        .collect::<Result<_, _>>()?;
+    claimed.sort_by_key(|d| d.id);
+    Ok(claimed)
+}
+
+/// Records results, inside the caller's transaction.
+async fn record_in(
+    conn: &mut SqliteConnection,
+    occurrence_id: i64,
+    results: &[DeliveryResult],
+    now: DateTime<Utc>,
+) -> Result<(), DispatchError> {
+    let now = millis(now);
+    // Sends are the bulk: one statement per chunk rather than one per delivery.
+    let sent: Vec<(i64, Option<&String>, Option<String>)> = results
+        .iter()
+        .filter_map(|r| match r {
+            DeliveryResult::Sent {
+                id,
+                provider_id,
+                cost,
+            } => Some((*id, provider_id.as_ref(), cost.map(|c| c.to_string()))),
+            _ => None,
+        })
+        .collect();
+    for chunk in sent.chunks(INSERT_CHUNK) {
+        let mut query: QueryBuilder<Sqlite> =
+            QueryBuilder::new("WITH v (id, provider_id, cost) AS (");
+        query.push_values(chunk, |mut b, (id, provider_id, cost)| {
+            b.push_bind(*id)
+                .push_bind(*provider_id)
+                .push_bind(cost.clone());
+        });
+        query.push(
+            ") UPDATE deliveries SET status = 'sent', provider_id = v.provider_id, cost = COALESCE(v.cost, deliveries.cost),
+             error = NULL, error_class = NULL, updated_at = ",
+        );
+        query.push_bind(now).push(", sent_at = ").push_bind(now);
+        query.push(" FROM v WHERE deliveries.id = v.id");
+        query.build().execute(&mut *conn).await?;
+        // The other channels of a priority group are not needed any more.
+        let mut skip: QueryBuilder<Sqlite> =
+            QueryBuilder::new("UPDATE deliveries SET status = 'skipped', updated_at = ");
+        skip.push_bind(now);
+        skip.push(
+            ", error = 'delivered through ' || (SELECT s.channel FROM deliveries s WHERE s.occurrence_id = deliveries.occurrence_id
+               AND s.group_key = deliveries.group_key AND s.status = 'sent' LIMIT 1)
+             WHERE occurrence_id = ",
+        );
+        skip.push_bind(occurrence_id);
+        skip.push(" AND status = 'standby' AND group_key IN (SELECT group_key FROM deliveries WHERE id IN (");
+        let mut ids = skip.separated(", ");
+        for (id, _, _) in chunk {
+            ids.push_bind(*id);
+        }
+        skip.push("))");
+        skip.build().execute(&mut *conn).await?;
+    }
+    for result in results {
+        match result {
+            DeliveryResult::Sent { .. } => {}
+            DeliveryResult::Retry {
+                id,
+                not_before,
+                class,
+                error,
+            } => {
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'queued', not_before = ?, error_class = ?, error = ?, updated_at = ? WHERE id = ?",
+                )
+                .bind(millis(*not_before))
+                .bind(class)
+                .bind(error)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            }
+            DeliveryResult::Failed { id, class, error } => {
+                sqlx::query("UPDATE deliveries SET status = 'failed', error_class = ?, error = ?, updated_at = ? WHERE id = ?")
+                    .bind(class)
+                    .bind(error)
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                // Priority mode: the next channel of the group takes over.
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'queued', updated_at = ?2 WHERE id = (
+                         SELECT id FROM deliveries WHERE occurrence_id = ?3 AND status = 'standby'
+                           AND group_key = (SELECT group_key FROM deliveries WHERE id = ?1)
+                         ORDER BY rank LIMIT 1)",
+                )
+                .bind(id)
+                .bind(now)
+                .bind(occurrence_id)
+                .execute(&mut *conn)
+                .await?;
+            }
+            DeliveryResult::Requeue { id } => {
+                sqlx::query("UPDATE deliveries SET status = 'queued', attempts = MAX(attempts - 1, 0), updated_at = ? WHERE id = ?")
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn save_mailing(&self, m: &MailingRecord) -> Result<(), DispatchError> {
@@ -391,25 +526,9 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Delivery>, DispatchError> {
-        let rows = sqlx::query(
-            "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = ?1
-             WHERE id IN (SELECT id FROM deliveries WHERE occurrence_id = ?2 AND status = 'queued'
-                          AND (not_before IS NULL OR not_before <= ?1) ORDER BY id LIMIT ?3)
-             RETURNING id, occurrence_id, delivery_key, recipient_id, channel, address, booking_id, group_key, rank,
-                       subject, text, html, image, units, attempts",
-        )
-        .bind(millis(now))
-        .bind(occurrence_id)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await?;
-        // Only what sending needs comes back: decoding every column of a big batch costs.
-        let claimed_at = from_millis(millis(now));
-        let mut claimed: Vec<Delivery> = rows
-            .iter()
-            .map(|row| claimed_from_row(row, claimed_at))
-            .collect::<Result<_, _>>()?;
-        claimed.sort_by_key(|d| d.id);
+        let mut tx = self.pool.begin().await?;
+        let claimed = claim_in(&mut tx, occurrence_id, now, limit).await?;
+        tx.commit().await?;
         Ok(claimed)
     }
 
@@ -419,105 +538,26 @@ impl Store for SqliteStore {
         results: &[DeliveryResult],
         now: DateTime<Utc>,
     ) -> Result<(), DispatchError> {
-        let now = millis(now);
         let mut tx = self.pool.begin().await?;
-        // Sends are the bulk: one statement per chunk rather than one per delivery.
-        let sent: Vec<(i64, Option<&String>, Option<String>)> = results
-            .iter()
-            .filter_map(|r| match r {
-                DeliveryResult::Sent {
-                    id,
-                    provider_id,
-                    cost,
-                } => Some((*id, provider_id.as_ref(), cost.map(|c| c.to_string()))),
-                _ => None,
-            })
-            .collect();
-        for chunk in sent.chunks(INSERT_CHUNK) {
-            let mut query: QueryBuilder<Sqlite> =
-                QueryBuilder::new("WITH v (id, provider_id, cost) AS (");
-            query.push_values(chunk, |mut b, (id, provider_id, cost)| {
-                b.push_bind(*id)
-                    .push_bind(*provider_id)
-                    .push_bind(cost.clone());
-            });
-            query.push(
-                ") UPDATE deliveries SET status = 'sent', provider_id = v.provider_id, cost = COALESCE(v.cost, deliveries.cost),
-                 error = NULL, error_class = NULL, updated_at = ",
-            );
-            query.push_bind(now).push(", sent_at = ").push_bind(now);
-            query.push(" FROM v WHERE deliveries.id = v.id");
-            query.build().execute(&mut *tx).await?;
-            // The other channels of a priority group are not needed any more.
-            let mut skip: QueryBuilder<Sqlite> =
-                QueryBuilder::new("UPDATE deliveries SET status = 'skipped', updated_at = ");
-            skip.push_bind(now);
-            skip.push(
-                ", error = 'delivered through ' || (SELECT s.channel FROM deliveries s WHERE s.occurrence_id = deliveries.occurrence_id
-                   AND s.group_key = deliveries.group_key AND s.status = 'sent' LIMIT 1)
-                 WHERE occurrence_id = ",
-            );
-            skip.push_bind(occurrence_id);
-            skip.push(" AND status = 'standby' AND group_key IN (SELECT group_key FROM deliveries WHERE id IN (");
-            let mut ids = skip.separated(", ");
-            for (id, _, _) in chunk {
-                ids.push_bind(*id);
-            }
-            skip.push("))");
-            skip.build().execute(&mut *tx).await?;
-        }
-        for result in results {
-            match result {
-                DeliveryResult::Sent { .. } => {}
-                DeliveryResult::Retry {
-                    id,
-                    not_before,
-                    class,
-                    error,
-                } => {
-                    sqlx::query(
-                        "UPDATE deliveries SET status = 'queued', not_before = ?, error_class = ?, error = ?, updated_at = ? WHERE id = ?",
-                    )
-                    .bind(millis(*not_before))
-                    .bind(class)
-                    .bind(error)
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                DeliveryResult::Failed { id, class, error } => {
-                    sqlx::query("UPDATE deliveries SET status = 'failed', error_class = ?, error = ?, updated_at = ? WHERE id = ?")
-                        .bind(class)
-                        .bind(error)
-                        .bind(now)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    // Priority mode: the next channel of the group takes over.
-                    sqlx::query(
-                        "UPDATE deliveries SET status = 'queued', updated_at = ?2 WHERE id = (
-                             SELECT id FROM deliveries WHERE occurrence_id = ?3 AND status = 'standby'
-                               AND group_key = (SELECT group_key FROM deliveries WHERE id = ?1)
-                             ORDER BY rank LIMIT 1)",
-                    )
-                    .bind(id)
-                    .bind(now)
-                    .bind(occurrence_id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                DeliveryResult::Requeue { id } => {
-                    sqlx::query("UPDATE deliveries SET status = 'queued', attempts = MAX(attempts - 1, 0), updated_at = ? WHERE id = ?")
-                        .bind(now)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
-        }
+        record_in(&mut tx, occurrence_id, results, now).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn record_and_claim(
+        &self,
+        occurrence_id: i64,
+        results: &[DeliveryResult],
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, DispatchError> {
+        // One transaction: the pages the results touch are mostly those the next batch
+        // touches, so the WAL gets them once.
+        let mut tx = self.pool.begin().await?;
+        record_in(&mut tx, occurrence_id, results, now).await?;
+        let claimed = claim_in(&mut tx, occurrence_id, now, limit).await?;
+        tx.commit().await?;
+        Ok(claimed)
     }
 
     async fn recover(
