@@ -173,39 +173,24 @@ fn channel_from(text: Option<String>) -> Result<Option<ChannelKind>, DispatchErr
         .transpose()
 }
 
+/// A whole journal row: the columns of a claim, plus the result columns.
 fn delivery_from_row(row: &SqliteRow) -> Result<Delivery, DispatchError> {
+    let mut delivery = claimed_from_row(row, from_millis(row.try_get("updated_at")?))?;
     let cost: Option<String> = row.try_get("cost")?;
-    Ok(Delivery {
-        id: row.try_get("id")?,
-        occurrence_id: row.try_get("occurrence_id")?,
-        planned: NewDelivery {
-            delivery_key: row.try_get("delivery_key")?,
-            recipient_id: row.try_get("recipient_id")?,
-            channel: channel_from(row.try_get("channel")?)?,
-            address: row.try_get("address")?,
-            booking_id: row.try_get("booking_id")?,
-            group_key: row.try_get("group_key")?,
-            rank: u32::try_from(row.try_get::<i64, _>("rank")?).unwrap_or_default(),
-            status: DeliveryStatus::from_str(row.try_get("status")?)?,
-            not_before: row
-                .try_get::<Option<i64>, _>("not_before")?
-                .map(from_millis),
-            subject: row.try_get("subject")?,
-            text: row.try_get("text")?,
-            html: row.try_get("html")?,
-            image: row.try_get("image")?,
-            units: u32::try_from(row.try_get::<i64, _>("units")?).unwrap_or_default(),
-            cost: cost.and_then(|c| Decimal::from_str(&c).ok()),
-            error: row.try_get("error")?,
-        },
-        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or_default(),
-        provider_id: row.try_get("provider_id")?,
-        error_class: row.try_get("error_class")?,
-        updated_at: from_millis(row.try_get("updated_at")?),
-        sent_at: row.try_get::<Option<i64>, _>("sent_at")?.map(from_millis),
-    })
+    let planned = &mut delivery.planned;
+    planned.status = DeliveryStatus::from_str(row.try_get("status")?)?;
+    planned.not_before = row
+        .try_get::<Option<i64>, _>("not_before")?
+        .map(from_millis);
+    planned.cost = cost.and_then(|c| Decimal::from_str(&c).ok());
+    planned.error = row.try_get("error")?;
+    delivery.provider_id = row.try_get("provider_id")?;
+    delivery.error_class = row.try_get("error_class")?;
+    delivery.sent_at = row.try_get::<Option<i64>, _>("sent_at")?.map(from_millis);
+    Ok(delivery)
 }
 
+/// The columns a claim returns: what sending needs.
 fn claimed_from_row(row: &SqliteRow, claimed_at: DateTime<Utc>) -> Result<Delivery, DispatchError> {
     Ok(Delivery {
         id: row.try_get("id")?,
