@@ -63,6 +63,9 @@ pub struct RunReport {
     pub recovered_unknown: u64,
     /// The earliest instant a queued delivery waits for (send window, retry, quota pause).
     pub next_due: Option<DateTime<Utc>>,
+    /// Mailings [`Dispatcher::run_due`] could not run, with why (invalid input, a stopped
+    /// mailing's configuration error); the others ran.
+    pub failures: Vec<(String, String)>,
 }
 
 /// What an application asks of its mailings. [`Rassylka`] implements it.
@@ -91,7 +94,8 @@ pub trait Dispatcher: Send + Sync {
     async fn resume(&self, mailing_id: &str) -> Result<(), DispatchError>;
     /// Cancels a mailing for good.
     async fn cancel(&self, mailing_id: &str) -> Result<(), DispatchError>;
-    /// Runs every due occurrence of every queued mailing, and finishes started ones.
+    /// Runs every due occurrence of every queued mailing, and finishes started ones. A
+    /// mailing that fails is listed in [`RunReport::failures`] and the others still run.
     async fn run_due(&self) -> Result<RunReport, DispatchError>;
     /// Occurrences of a mailing.
     async fn occurrences(&self, mailing_id: &str) -> Result<Vec<OccurrenceRecord>, DispatchError>;
@@ -1221,7 +1225,13 @@ impl Dispatcher for Rassylka {
     async fn run_due(&self) -> Result<RunReport, DispatchError> {
         let mut report = RunReport::default();
         for record in self.inner.store.mailings().await? {
-            self.run_mailing_into(&record.id, &mut report).await?;
+            match self.run_mailing_into(&record.id, &mut report).await {
+                Ok(()) => {}
+                // The store or the source is down: nothing else can run either.
+                Err(e) if e.is_transient() => return Err(e),
+                // One mailing's problem does not hold up the others.
+                Err(e) => report.failures.push((record.id.clone(), e.to_string())),
+            }
         }
         Ok(report)
     }

@@ -291,7 +291,7 @@ async fn quota_pauses_the_mailing_until_it_renews_and_configuration_stops_it() {
     w.telegram.fail_always(Some(ErrorClass::Configuration));
     w.dispatcher.save(&mailing("all", "")).await.unwrap();
     w.dispatcher.confirm("m-1").await.unwrap();
-    let err = w.dispatcher.run_due().await.unwrap_err();
+    let err = w.dispatcher.run_mailing("m-1").await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -305,6 +305,29 @@ async fn quota_pauses_the_mailing_until_it_renews_and_configuration_stops_it() {
     assert_eq!(
         w.store.mailing("m-1").await.unwrap().unwrap().state,
         MailingState::Stopped
+    );
+    // Through run_due the failure is reported and other mailings still run.
+    w.dispatcher.resume("m-1").await.unwrap();
+    let m2 = Mailing::from_json(
+        r#"{"id": "m-2", "class": "service", "channels": ["sms"], "content": {"default": {"text": "hi"}}}"#,
+    )
+    .unwrap();
+    w.dispatcher.save(&m2).await.unwrap();
+    w.dispatcher.confirm("m-2").await.unwrap();
+    let report = w.dispatcher.run_due().await.unwrap();
+    assert_eq!(report.failures.len(), 1);
+    assert_eq!(report.failures[0].0, "m-1");
+    assert!(
+        report.failures[0]
+            .1
+            .contains("telegram channel's settings are wrong"),
+        "{:?}",
+        report.failures
+    );
+    assert_eq!(
+        w.sms.sent().len(),
+        5,
+        "two from m-1's first batch, three from m-2 (a, b and e: service ignores opt-outs)"
     );
     w.telegram.fail_always(None);
     w.dispatcher.resume("m-1").await.unwrap();
@@ -524,7 +547,7 @@ async fn malformed_recipients_refuse_the_run_unless_skipped_and_then_are_journal
             .unwrap();
         d.save(&m).await.unwrap();
         d.confirm("m-1").await.unwrap();
-        let result = d.run_due().await;
+        let result = d.run_mailing("m-1").await;
         if skip {
             let report = result.unwrap();
             assert_eq!((report.counts.sent, report.counts.skipped), (2, 2));
