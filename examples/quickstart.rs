@@ -115,6 +115,9 @@ async fn run() -> Result<(), CliError> {
         .map_err(CliError::failed)?;
     let report = dispatcher.run_due().await.map_err(CliError::failed)?;
     bar.finish();
+    for (mailing, why) in &report.failures {
+        eprintln!("mailing {mailing} failed: {why}");
+    }
     let c = report.counts;
     println!(
         "\nrun: {} sent, {} skipped, {} failed, {} waiting, {} unknown",
