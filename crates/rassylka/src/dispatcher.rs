@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,9 +9,10 @@ use futures_util::StreamExt;
 use rassylka_channels::{Channel, ChannelError, ErrorClass, Image, Message};
 use rassylka_model::{Address, ChannelKind, EmailAddress, PhoneNumber};
 use rassylka_schedule::Schedule;
+use rassylka_segment::ChannelSet;
 use rust_decimal::Decimal;
 
-use crate::mailing::{DeliveryMode, Mailing, MailingKind};
+use crate::mailing::{Mailing, MailingKind};
 use crate::plan::{Planned, Planner};
 use crate::store::{
     Delivery, DeliveryResult, DeliveryStatus, MailingRecord, MailingState, NewDelivery,
@@ -26,8 +27,6 @@ pub struct Preview {
     pub matched: u64,
     /// Deliveries per channel (in priority mode each recipient once, on the channel it gets).
     pub per_channel: BTreeMap<ChannelKind, u64>,
-    /// Matched recipients that get nothing, by reason.
-    pub skipped: u64,
 }
 
 /// One channel's part of a cost estimate.
@@ -190,9 +189,8 @@ impl Rassylka {
 
 impl RassylkaBuilder {
     /// Where recipients come from (required).
-    pub fn recipients(mut self, source: impl RecipientSource + 'static) -> Self {
-        self.source = Some(Arc::new(source));
-        self
+    pub fn recipients(self, source: impl RecipientSource + 'static) -> Self {
+        self.recipients_shared(Arc::new(source))
     }
 
     /// Where recipients come from, shared.
@@ -208,9 +206,8 @@ impl RassylkaBuilder {
     }
 
     /// The journal store (required).
-    pub fn store(mut self, store: impl Store + 'static) -> Self {
-        self.store = Some(Arc::new(store));
-        self
+    pub fn store(self, store: impl Store + 'static) -> Self {
+        self.store_shared(Arc::new(store))
     }
 
     /// The journal store, shared.
@@ -381,8 +378,15 @@ impl Rassylka {
             )
     }
 
-    async fn unreachable_set(&self) -> Result<HashSet<(String, ChannelKind)>, DispatchError> {
-        Ok(self.inner.store.unreachable().await?.into_iter().collect())
+    /// Contacts reported gone, by recipient.
+    async fn unreachable_set(&self) -> Result<HashMap<String, ChannelSet>, DispatchError> {
+        let mut gone: HashMap<String, ChannelSet> = HashMap::new();
+        for (recipient, channel) in self.inner.store.unreachable().await? {
+            gone.entry(recipient)
+                .or_insert(ChannelSet::EMPTY)
+                .insert(channel);
+        }
+        Ok(gone)
     }
 
     /// Streams the source through the planner, handing each batch to `sink`.
@@ -449,41 +453,42 @@ impl Rassylka {
         Ok((matched, problems))
     }
 
+    /// Plans the mailing for `today` without writing anything: recipients matched, and per
+    /// selected channel the deliveries (first rank only in priority mode), units and cost.
     async fn plan_counts(
         &self,
         mailing: &Mailing,
         today: Option<NaiveDate>,
-    ) -> Result<(u64, Vec<NewDelivery>), DispatchError> {
+    ) -> Result<(u64, CostReport), DispatchError> {
         let today = today.unwrap_or_else(|| self.default_today(mailing));
-        let fired_at = self.now();
         let mut planner = Planner::new(
             mailing,
             today,
-            fired_at,
+            self.now(),
             format!("{}/preview", mailing.id),
             &self.inner.tariffs,
             self.unreachable_set().await?,
         )?;
-        // Only the counts are kept: each batch is folded into a running total.
-        let totals = Arc::new(std::sync::Mutex::new(Vec::<NewDelivery>::new()));
+        let mut totals = CostReport::default();
+        for channel in &mailing.channels {
+            totals.per_channel.insert(*channel, ChannelCost::default());
+        }
+        // Each batch is folded into the running totals, so memory stays flat.
+        let totals = Arc::new(std::sync::Mutex::new(totals));
         let sink_totals = Arc::clone(&totals);
         let (matched, problems) = self
             .stream_plan(&mut planner, move |batch| {
                 let totals = Arc::clone(&sink_totals);
                 Box::pin(async move {
                     let mut totals = totals.lock().unwrap_or_else(|e| e.into_inner());
-                    totals.extend(
-                        batch
-                            .into_iter()
-                            .filter(|d| d.status == DeliveryStatus::Queued)
-                            .map(|mut d| {
-                                // Texts are not needed for counting; drop them to keep memory flat.
-                                d.text = None;
-                                d.html = None;
-                                d.subject = None;
-                                d
-                            }),
-                    );
+                    for d in batch.iter().filter(|d| d.status == DeliveryStatus::Queued) {
+                        if let Some(channel) = d.channel {
+                            let entry = totals.per_channel.entry(channel).or_default();
+                            entry.messages += 1;
+                            entry.units += u64::from(d.units);
+                            entry.cost += d.cost.unwrap_or_default();
+                        }
+                    }
                     Ok(())
                 })
             })
@@ -491,8 +496,9 @@ impl Rassylka {
         if !problems.is_empty() && !self.inner.skip_malformed {
             return Err(DispatchError::MalformedRecipients(problems));
         }
-        let deliveries = std::mem::take(&mut *totals.lock().unwrap_or_else(|e| e.into_inner()));
-        Ok((matched, deliveries))
+        let mut totals = std::mem::take(&mut *totals.lock().unwrap_or_else(|e| e.into_inner()));
+        totals.total = totals.per_channel.values().map(|c| c.cost).sum();
+        Ok((matched, totals))
     }
 
     /// Sends one claimed delivery.
@@ -599,13 +605,13 @@ impl Rassylka {
             let mut results = Vec::with_capacity(sends.len());
             let mut verdict = Verdict::Continue;
             // Who each delivery is for, to accrue bonuses once the results are recorded.
-            let recipients: std::collections::HashMap<i64, String> = if mailing.bonus.is_some() {
+            let recipients: HashMap<i64, String> = if mailing.bonus.is_some() {
                 sends
                     .iter()
                     .map(|(d, _)| (d.id, d.planned.recipient_id.clone()))
                     .collect()
             } else {
-                std::collections::HashMap::new()
+                HashMap::new()
             };
             for (delivery, outcome) in sends {
                 let id = delivery.id;
@@ -1107,20 +1113,15 @@ impl Dispatcher for Rassylka {
         mailing: &Mailing,
         today: Option<NaiveDate>,
     ) -> Result<Preview, DispatchError> {
-        let (matched, deliveries) = self.plan_counts(mailing, today).await?;
-        let mut preview = Preview {
+        let (matched, totals) = self.plan_counts(mailing, today).await?;
+        Ok(Preview {
             matched,
-            ..Preview::default()
-        };
-        for channel in &mailing.channels {
-            preview.per_channel.insert(*channel, 0);
-        }
-        for d in deliveries {
-            if let Some(channel) = d.channel {
-                *preview.per_channel.entry(channel).or_default() += 1;
-            }
-        }
-        Ok(preview)
+            per_channel: totals
+                .per_channel
+                .into_iter()
+                .map(|(k, c)| (k, c.messages))
+                .collect(),
+        })
     }
 
     async fn cost(
@@ -1128,21 +1129,7 @@ impl Dispatcher for Rassylka {
         mailing: &Mailing,
         today: Option<NaiveDate>,
     ) -> Result<CostReport, DispatchError> {
-        let (_, deliveries) = self.plan_counts(mailing, today).await?;
-        let mut report = CostReport::default();
-        for channel in &mailing.channels {
-            report.per_channel.insert(*channel, ChannelCost::default());
-        }
-        for d in deliveries {
-            if let Some(channel) = d.channel {
-                let entry = report.per_channel.entry(channel).or_default();
-                entry.messages += 1;
-                entry.units += u64::from(d.units);
-                entry.cost += d.cost.unwrap_or_default();
-            }
-        }
-        report.total = report.per_channel.values().map(|c| c.cost).sum();
-        Ok(report)
+        Ok(self.plan_counts(mailing, today).await?.1)
     }
 
     async fn confirm(&self, mailing_id: &str) -> Result<(), DispatchError> {
@@ -1238,15 +1225,5 @@ impl Dispatcher for Rassylka {
 
     async fn occurrences(&self, mailing_id: &str) -> Result<Vec<OccurrenceRecord>, DispatchError> {
         self.inner.store.occurrences(Some(mailing_id)).await
-    }
-}
-
-impl DeliveryMode {
-    /// `all` or `priority`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryMode::All => "all",
-            DeliveryMode::Priority => "priority",
-        }
     }
 }

@@ -38,6 +38,16 @@ pub enum DeliveryMode {
     Priority,
 }
 
+impl DeliveryMode {
+    /// `all` or `priority`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryMode::All => "all",
+            DeliveryMode::Priority => "priority",
+        }
+    }
+}
+
 /// What one channel says: each piece is a template in its own dialect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelContent {

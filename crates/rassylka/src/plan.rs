@@ -1,7 +1,7 @@
 //! Who gets what: the one function that both previews and freezes an occurrence's audience,
 //! so a preview equals what a run targets on the same data.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -9,7 +9,7 @@ use rassylka_channels::sms_segments;
 use rassylka_model::{ChannelKind, Recipient};
 use rassylka_schedule::SendWindow;
 use rassylka_segment::{
-    BookingMatch, CompileOptions, Exclusion, Outcome, Segment, Targets, targets,
+    BookingMatch, ChannelSet, CompileOptions, Exclusion, Outcome, Segment, Targets, targets,
 };
 use rassylka_template::{Formatting, OutputFormat, PreparedTemplate, Values};
 use rust_decimal::Decimal;
@@ -34,7 +34,7 @@ pub(crate) struct Planner<'m> {
     fired_at: DateTime<Utc>,
     occurrence_key: String,
     content: BTreeMap<ChannelKind, PreparedContent>,
-    unreachable: HashSet<(String, ChannelKind)>,
+    unreachable: HashMap<String, ChannelSet>,
     tariffs: BTreeMap<ChannelKind, Decimal>,
     window: Option<SendWindow>,
     bookings: Vec<BookingMatch>,
@@ -56,7 +56,7 @@ impl<'m> Planner<'m> {
         fired_at: DateTime<Utc>,
         occurrence_key: String,
         tariffs: &BTreeMap<ChannelKind, Decimal>,
-        unreachable: HashSet<(String, ChannelKind)>,
+        unreachable: HashMap<String, ChannelSet>,
     ) -> Result<Planner<'m>, DispatchError> {
         let zone = mailing.zone();
         let segment = Segment::compile(
@@ -198,12 +198,18 @@ impl<'m> Planner<'m> {
             }
             Targets::Channels(set) => set,
         };
+        // Contacts a channel reported gone in an earlier mailing.
+        let gone = self
+            .unreachable
+            .get(r.id.as_str())
+            .copied()
+            .unwrap_or(ChannelSet::EMPTY);
         let channels: Vec<ChannelKind> = self
             .mailing
             .channels
             .iter()
             .copied()
-            .filter(|c| reachable.contains(*c) && !self.unreachable.contains(&(r.id.clone(), *c)))
+            .filter(|c| reachable.contains(*c) && !gone.contains(*c))
             .collect();
         if channels.is_empty() {
             out.push(self.skipped(
