@@ -561,10 +561,8 @@ async fn malformed_recipients_refuse_the_run_unless_skipped_and_then_are_journal
                 "{text}"
             );
             assert!(telegram.sent().is_empty(), "nothing is sent");
-            assert!(
-                d.occurrences("m-1").await.unwrap().is_empty()
-                    || store.counts(1).await.unwrap().sent == 0
-            );
+            // The refused occurrence is discarded: the next run (after fixing the file) starts it afresh.
+            assert!(d.occurrences("m-1").await.unwrap().is_empty());
         }
     }
 }
