@@ -15,6 +15,20 @@ pub use sqlite::SqliteStore;
 
 use crate::DispatchError;
 
+/// Reads a name written by `as_str` back; anything else means the store holds rows this
+/// version does not know.
+fn parse_name<T: Copy>(
+    text: &str,
+    all: &[T],
+    name: fn(T) -> &'static str,
+    what: &str,
+) -> Result<T, DispatchError> {
+    all.iter()
+        .copied()
+        .find(|item| name(*item) == text)
+        .ok_or_else(|| DispatchError::Store(format!("unknown {what} `{text}` in the store").into()))
+}
+
 /// Where a mailing is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MailingState {
@@ -33,6 +47,16 @@ pub enum MailingState {
 }
 
 impl MailingState {
+    /// Every state.
+    pub const ALL: [MailingState; 6] = [
+        MailingState::Draft,
+        MailingState::Queued,
+        MailingState::Paused,
+        MailingState::Done,
+        MailingState::Cancelled,
+        MailingState::Stopped,
+    ];
+
     /// The lower-case name stored and printed.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -55,19 +79,7 @@ impl fmt::Display for MailingState {
 impl FromStr for MailingState {
     type Err = DispatchError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "draft" => MailingState::Draft,
-            "queued" => MailingState::Queued,
-            "paused" => MailingState::Paused,
-            "done" => MailingState::Done,
-            "cancelled" => MailingState::Cancelled,
-            "stopped" => MailingState::Stopped,
-            other => {
-                return Err(DispatchError::Store(
-                    format!("unknown mailing state `{other}` in the store").into(),
-                ));
-            }
-        })
+        parse_name(s, &MailingState::ALL, MailingState::as_str, "mailing state")
     }
 }
 
@@ -104,6 +116,14 @@ pub enum OccurrenceState {
 }
 
 impl OccurrenceState {
+    /// Every state.
+    pub const ALL: [OccurrenceState; 4] = [
+        OccurrenceState::Freezing,
+        OccurrenceState::Frozen,
+        OccurrenceState::Done,
+        OccurrenceState::Missed,
+    ];
+
     /// The lower-case name stored and printed.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -118,17 +138,12 @@ impl OccurrenceState {
 impl FromStr for OccurrenceState {
     type Err = DispatchError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "freezing" => OccurrenceState::Freezing,
-            "frozen" => OccurrenceState::Frozen,
-            "done" => OccurrenceState::Done,
-            "missed" => OccurrenceState::Missed,
-            other => {
-                return Err(DispatchError::Store(
-                    format!("unknown occurrence state `{other}` in the store").into(),
-                ));
-            }
-        })
+        parse_name(
+            s,
+            &OccurrenceState::ALL,
+            OccurrenceState::as_str,
+            "occurrence state",
+        )
     }
 }
 
@@ -222,12 +237,12 @@ impl DeliveryStatus {
 impl FromStr for DeliveryStatus {
     type Err = DispatchError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        DeliveryStatus::ALL
-            .into_iter()
-            .find(|d| d.as_str() == s)
-            .ok_or_else(|| {
-                DispatchError::Store(format!("unknown delivery status `{s}` in the store").into())
-            })
+        parse_name(
+            s,
+            &DeliveryStatus::ALL,
+            DeliveryStatus::as_str,
+            "delivery status",
+        )
     }
 }
 
