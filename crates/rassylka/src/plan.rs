@@ -204,12 +204,14 @@ impl<'m> Planner<'m> {
             .get(r.id.as_str())
             .copied()
             .unwrap_or(ChannelSet::EMPTY);
-        let channels: Vec<ChannelKind> = self
+        // Each address is written out once per recipient, whatever the number of bookings.
+        let channels: Vec<(ChannelKind, String)> = self
             .mailing
             .channels
             .iter()
             .copied()
             .filter(|c| reachable.contains(*c) && !gone.contains(*c))
+            .filter_map(|c| r.address(c).ok().map(|a| (c, a.to_string())))
             .collect();
         if channels.is_empty() {
             out.push(self.skipped(
@@ -241,7 +243,7 @@ impl<'m> Planner<'m> {
         for (booking_index, group) in groups {
             let booking = booking_index.and_then(|i| r.bookings.get(i));
             let mut queued_one = false;
-            for (rank, channel) in channels.iter().enumerate() {
+            for (rank, (channel, address)) in channels.iter().enumerate() {
                 let group_key = match self.mailing.mode {
                     DeliveryMode::Priority => group.clone(),
                     DeliveryMode::All => format!("{group}#{channel}"),
@@ -286,7 +288,7 @@ impl<'m> Planner<'m> {
                     delivery_key: self.delivery_key(&r.id, *channel, &group),
                     recipient_id: r.id.clone(),
                     channel: Some(*channel),
-                    address: r.address(*channel).ok().map(|a| a.to_string()),
+                    address: Some(address.clone()),
                     booking_id: booking.and_then(|b| b.id.clone()),
                     group_key,
                     rank: u32::try_from(rank).unwrap_or(u32::MAX),
