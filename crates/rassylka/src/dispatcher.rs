@@ -365,6 +365,25 @@ impl Rassylka {
         self.inner.store.save_mailing(&record).await
     }
 
+    /// Refuses `action` unless the mailing is in one of `allowed`.
+    async fn require_state(
+        &self,
+        id: &str,
+        allowed: &[MailingState],
+        action: &'static str,
+    ) -> Result<(), DispatchError> {
+        let state = self.record(id).await?.state;
+        if allowed.contains(&state) {
+            Ok(())
+        } else {
+            Err(DispatchError::WrongState {
+                id: id.into(),
+                state: state.to_string(),
+                action,
+            })
+        }
+    }
+
     /// The date a preview evaluates on: the next occurrence's, else today in the zone.
     fn default_today(&self, mailing: &Mailing) -> NaiveDate {
         let now = self.now();
@@ -570,6 +589,17 @@ impl Rassylka {
         // The next batch, claimed together with the previous batch's results.
         let mut next: Option<Vec<Delivery>> = None;
         loop {
+            // The operator may pause or cancel while a big occurrence is being sent.
+            if self.record(&mailing.id).await?.state != MailingState::Queued {
+                if let Some(claimed) = next.take() {
+                    let back: Vec<DeliveryResult> = claimed
+                        .iter()
+                        .map(|d| DeliveryResult::Requeue { id: d.id })
+                        .collect();
+                    store.record(occurrence.id, &back, self.now()).await?;
+                }
+                return Ok(Verdict::Continue);
+            }
             let now = self.now();
             let claimed = match next.take() {
                 Some(claimed) => claimed,
@@ -604,6 +634,8 @@ impl Rassylka {
             let now = self.now();
             let mut results = Vec::with_capacity(sends.len());
             let mut verdict = Verdict::Continue;
+            // Contacts reported gone, remembered once the results are safely recorded.
+            let mut gone: Vec<(String, ChannelKind, String)> = Vec::new();
             // Who each delivery is for, to accrue bonuses once the results are recorded.
             let recipients: HashMap<i64, String> = if mailing.bonus.is_some() {
                 sends
@@ -649,10 +681,13 @@ impl Rassylka {
                                         || next_local_midnight(now, mailing.zone()),
                                         |d| now + d,
                                     );
-                                verdict = Verdict::Pause {
-                                    until,
-                                    reason: text,
-                                };
+                                // A configuration stop in the same batch wins over a pause.
+                                if matches!(verdict, Verdict::Continue) {
+                                    verdict = Verdict::Pause {
+                                        until,
+                                        reason: text,
+                                    };
+                                }
                             }
                             ErrorClass::Configuration => {
                                 results.push(DeliveryResult::Requeue { id });
@@ -665,18 +700,11 @@ impl Rassylka {
                                 if class == ErrorClass::RecipientGone
                                     && let Some(channel) = delivery.planned.channel
                                 {
-                                    store
-                                        .mark_unreachable(
-                                            &delivery.planned.recipient_id,
-                                            channel,
-                                            &text,
-                                        )
-                                        .await?;
-                                    self.inner
-                                        .source
-                                        .mark_unreachable(&delivery.planned.recipient_id, channel)
-                                        .await
-                                        .map_err(DispatchError::Source)?;
+                                    gone.push((
+                                        delivery.planned.recipient_id.clone(),
+                                        channel,
+                                        text.clone(),
+                                    ));
                                 }
                                 results.push(DeliveryResult::Failed {
                                     id,
@@ -688,7 +716,10 @@ impl Rassylka {
                     }
                 }
             }
-            if matches!(verdict, Verdict::Continue) {
+            // The next batch is claimed with these results only when nothing else has to
+            // happen in between: bonuses are accrued before more deliveries are taken, so a
+            // ledger failure never strands claimed ones.
+            if matches!(verdict, Verdict::Continue) && mailing.bonus.is_none() {
                 next = Some(
                     store
                         .record_and_claim(occurrence.id, &results, now, self.inner.concurrency)
@@ -696,6 +727,16 @@ impl Rassylka {
                 );
             } else {
                 store.record(occurrence.id, &results, now).await?;
+            }
+            for (recipient_id, channel, reason) in gone {
+                store
+                    .mark_unreachable(&recipient_id, channel, &reason)
+                    .await?;
+                self.inner
+                    .source
+                    .mark_unreachable(&recipient_id, channel)
+                    .await
+                    .map_err(DispatchError::Source)?;
             }
             if mailing.bonus.is_some() {
                 let reached: Vec<String> = results
@@ -830,8 +871,9 @@ impl Rassylka {
             let sink_store = Arc::clone(store);
             let occurrence_id = occurrence.id;
             let skip = self.inner.skip_malformed;
-            // Without skipping, nothing is written until the whole source has been read, so
-            // a malformed line refuses the run before any delivery exists.
+            // The whole source is read before anything is sent: without skipping, a malformed
+            // line refuses the run, the rows written so far are removed, and the occurrence is
+            // frozen again by the next run once the input is fixed.
             let (_, problems) = self
                 .stream_plan(&mut planner, move |batch| {
                     let store = Arc::clone(&sink_store);
@@ -839,7 +881,7 @@ impl Rassylka {
                 })
                 .await?;
             if !problems.is_empty() && !skip {
-                store.discard_occurrence(occurrence.id).await?;
+                store.reset_occurrence(occurrence.id).await?;
                 return Err(DispatchError::MalformedRecipients(problems));
             }
             store
@@ -903,20 +945,48 @@ impl Rassylka {
                 return Err(DispatchError::ChannelMissing(*channel));
             }
         }
+        if mailing.bonus.is_some() && self.inner.ledger.is_none() {
+            return Err(invalid(
+                "bonus",
+                "the mailing accrues bonuses but the dispatcher has no bonus ledger",
+            ));
+        }
+        let mut history = store.occurrences(Some(mailing_id)).await?;
+        // «Send now» fires at the instant confirmation recorded, so a repeated run finds the
+        // same key however late it comes.
+        if mailing.schedule.is_none()
+            && history.is_empty()
+            && let Some(confirmed) = record.checked_at
+        {
+            let schedule = Schedule::send_now(confirmed, mailing.zone())
+                .map_err(|e| invalid("schedule", e))?;
+            if let Some(occurrence) = schedule.next_after(confirmed - TimeDelta::minutes(1)) {
+                let key = occurrence
+                    .key(&mailing.id, record.version)
+                    .map_err(|e| invalid("id", e))?;
+                store
+                    .start_occurrence(&NewOccurrence {
+                        mailing_id: mailing.id.clone(),
+                        key: key.to_string(),
+                        fired_at: occurrence.utc(),
+                        evaluation_date: occurrence.evaluation_date(),
+                        state: OccurrenceState::Freezing,
+                    })
+                    .await?;
+                history = store.occurrences(Some(mailing_id)).await?;
+            }
+        }
         // Occurrences already started are always finished, however late.
-        let mut pending: Vec<OccurrenceRecord> = store
-            .occurrences(Some(mailing_id))
-            .await?
-            .into_iter()
+        let mut pending: Vec<OccurrenceRecord> = history
+            .iter()
             .filter(|o| matches!(o.state, OccurrenceState::Freezing | OccurrenceState::Frozen))
+            .cloned()
             .collect();
         if let Some(schedule) = &mailing.schedule {
             // A periodic mailing with date rules catches up every missed run date, each
             // evaluated with its own «today», so a downtime skips nobody; delivery keys make
             // the re-runs safe. Others follow the schedule's misfire policy.
-            let last_run = store
-                .occurrences(Some(mailing_id))
-                .await?
+            let last_run = history
                 .iter()
                 .filter(|o| o.state != OccurrenceState::Missed)
                 .map(|o| o.evaluation_date)
@@ -961,8 +1031,10 @@ impl Rassylka {
                     (OccurrenceStart::Existing(_), _) => {}
                 }
             }
-            record.checked_at = Some(now);
-            store.save_mailing(&record).await?;
+            // Re-read, so a pause or cancel made meanwhile is not overwritten.
+            let mut fresh = self.record(mailing_id).await?;
+            fresh.checked_at = Some(now);
+            store.save_mailing(&fresh).await?;
         }
         pending.sort_by_key(|o| (o.fired_at, o.id));
         pending.dedup_by_key(|o| o.id);
@@ -1000,7 +1072,7 @@ impl Rassylka {
         let repeats = mailing.schedule.as_ref().is_some_and(|s| {
             s.next_after(now).is_some() && s.every() != rassylka_schedule::Every::Once
         });
-        if finished && !repeats {
+        if finished && !repeats && self.record(mailing_id).await?.state == MailingState::Queued {
             self.set_state(mailing_id, MailingState::Done, None, None)
                 .await?;
         }
@@ -1143,40 +1215,22 @@ impl Dispatcher for Rassylka {
         }
         let mailing = Mailing::from_json(&record.json)?;
         let now = self.now();
-        match &mailing.schedule {
-            // «Send now»: the one occurrence is now.
-            None => {
-                let schedule =
-                    Schedule::send_now(now, mailing.zone()).map_err(|e| invalid("schedule", e))?;
-                if let Some(occurrence) = schedule.next_after(now - TimeDelta::minutes(1)) {
-                    let key = occurrence
-                        .key(&mailing.id, record.version)
-                        .map_err(|e| invalid("id", e))?;
-                    self.inner
-                        .store
-                        .start_occurrence(&NewOccurrence {
-                            mailing_id: mailing.id.clone(),
-                            key: key.to_string(),
-                            fired_at: occurrence.utc(),
-                            evaluation_date: occurrence.evaluation_date(),
-                            state: OccurrenceState::Freezing,
-                        })
-                        .await?;
-                }
-            }
+        record.checked_at = Some(match &mailing.schedule {
+            // «Send now»: the run creates the one occurrence at this instant.
+            None => now,
             // Confirmed before its start, a schedule counts from its start.
-            Some(schedule) => {
-                let start = schedule
-                    .next_after(DateTime::<Utc>::MIN_UTC)
-                    .map(|o| o.utc() - TimeDelta::milliseconds(1));
-                record.checked_at = Some(start.map_or(now, |s| s.min(now)));
-            }
-        }
+            Some(schedule) => schedule
+                .next_after(DateTime::<Utc>::MIN_UTC)
+                .map(|o| o.utc() - TimeDelta::milliseconds(1))
+                .map_or(now, |start| start.min(now)),
+        });
         record.state = MailingState::Queued;
         self.inner.store.save_mailing(&record).await
     }
 
     async fn pause(&self, mailing_id: &str) -> Result<(), DispatchError> {
+        self.require_state(mailing_id, &[MailingState::Queued], "pause")
+            .await?;
         self.set_state(
             mailing_id,
             MailingState::Paused,
@@ -1187,19 +1241,24 @@ impl Dispatcher for Rassylka {
     }
 
     async fn resume(&self, mailing_id: &str) -> Result<(), DispatchError> {
-        let record = self.record(mailing_id).await?;
-        if !matches!(record.state, MailingState::Paused | MailingState::Stopped) {
-            return Err(DispatchError::WrongState {
-                id: mailing_id.into(),
-                state: record.state.to_string(),
-                action: "resume",
-            });
-        }
+        self.require_state(
+            mailing_id,
+            &[MailingState::Paused, MailingState::Stopped],
+            "resume",
+        )
+        .await?;
         self.set_state(mailing_id, MailingState::Queued, None, None)
             .await
     }
 
     async fn cancel(&self, mailing_id: &str) -> Result<(), DispatchError> {
+        let open = [
+            MailingState::Draft,
+            MailingState::Queued,
+            MailingState::Paused,
+            MailingState::Stopped,
+        ];
+        self.require_state(mailing_id, &open, "cancel").await?;
         self.set_state(
             mailing_id,
             MailingState::Cancelled,

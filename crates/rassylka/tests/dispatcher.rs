@@ -535,7 +535,8 @@ async fn malformed_recipients_refuse_the_run_unless_skipped_and_then_are_journal
     )
     .unwrap();
     let m = Mailing::from_json(r#"{"id": "m-1", "class": "service", "channels": ["telegram"], "content": {"default": {"text": "hi"}}}"#).unwrap();
-    for skip in [false, true] {
+    // Skipping first: the other case fixes the file at its end.
+    for skip in [true, false] {
         let telegram = Arc::new(MemoryChannel::new(ChannelKind::Telegram));
         let store = Arc::new(SqliteStore::in_memory().await.unwrap());
         let d = Rassylka::builder()
@@ -561,8 +562,26 @@ async fn malformed_recipients_refuse_the_run_unless_skipped_and_then_are_journal
                 "{text}"
             );
             assert!(telegram.sent().is_empty(), "nothing is sent");
-            // The refused occurrence is discarded: the next run (after fixing the file) starts it afresh.
-            assert!(d.occurrences("m-1").await.unwrap().is_empty());
+            let occurrence = d.occurrences("m-1").await.unwrap().remove(0);
+            assert_eq!(
+                occurrence.state,
+                OccurrenceState::Freezing,
+                "to be frozen again"
+            );
+            assert_eq!(
+                store.counts(occurrence.id).await.unwrap(),
+                Default::default(),
+                "no rows kept"
+            );
+            // Once the file is fixed, the same occurrence runs.
+            std::fs::write(
+                &file,
+                "{\"id\": \"a\", \"contacts\": {\"telegram_chat_id\": 1}}\n{\"id\": \"c\", \"contacts\": {\"telegram_chat_id\": 3}}\n",
+            )
+            .unwrap();
+            let report = d.run_mailing("m-1").await.unwrap();
+            assert_eq!(report.counts.sent, 2);
+            assert_eq!(report.occurrences, [occurrence.key]);
         }
     }
 }
@@ -648,4 +667,102 @@ async fn a_date_rule_mailing_catches_up_every_missed_day_with_its_own_date() {
     // Running again the same day repeats nothing.
     dispatcher.run_due().await.unwrap();
     assert_eq!(telegram.sent().len(), 2);
+}
+
+#[tokio::test]
+async fn after_a_crash_in_priority_mode_an_unknown_delivery_closes_its_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("journal.db");
+    let first = world_with(
+        SqliteStore::open(&db).await.unwrap(),
+        "2026-11-22T07:00:30Z",
+        |b| b.concurrency(1),
+    )
+    .await;
+    first.telegram.fail_next(ErrorClass::Quota);
+    first
+        .dispatcher
+        .save(&mailing("priority", ""))
+        .await
+        .unwrap();
+    first.dispatcher.confirm("m-1").await.unwrap();
+    first.dispatcher.run_due().await.unwrap();
+    let occurrence = first.dispatcher.occurrences("m-1").await.unwrap().remove(0);
+    // Killed holding every first-rank delivery: a's and c's telegram, b's sms.
+    let claimed = first
+        .store
+        .claim(occurrence.id, at("2026-11-22T07:01:00Z"), 100)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    let restarted = world_with(
+        SqliteStore::open(&db).await.unwrap(),
+        "2026-11-22T07:02:00Z",
+        |b| b,
+    )
+    .await;
+    restarted.dispatcher.resume("m-1").await.unwrap();
+    let report = restarted.dispatcher.run_due().await.unwrap();
+    assert_eq!(
+        (
+            report.counts.unknown,
+            report.counts.standby,
+            report.counts.sent
+        ),
+        (3, 0, 0)
+    );
+    assert!(
+        restarted.sms.sent().is_empty() && restarted.vk.sent().is_empty(),
+        "no fallback after an unknown"
+    );
+    let occurrence = restarted
+        .dispatcher
+        .occurrences("m-1")
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(occurrence.state, OccurrenceState::Done);
+    assert_eq!(
+        restarted.store.mailing("m-1").await.unwrap().unwrap().state,
+        MailingState::Done
+    );
+}
+
+#[tokio::test]
+async fn lifecycle_actions_follow_the_state_machine() {
+    let w = world("2026-11-22T07:00:30Z").await;
+    w.dispatcher.save(&mailing("all", "")).await.unwrap();
+    let refused = w.dispatcher.pause("m-1").await.unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            DispatchError::WrongState {
+                action: "pause",
+                ..
+            }
+        ),
+        "{refused}"
+    );
+    assert!(
+        w.dispatcher.resume("m-1").await.is_err(),
+        "a draft is confirmed, not resumed"
+    );
+    w.dispatcher.confirm("m-1").await.unwrap();
+    w.dispatcher.pause("m-1").await.unwrap();
+    let report = w.dispatcher.run_due().await.unwrap();
+    assert!(
+        report.occurrences.is_empty() && w.telegram.sent().is_empty(),
+        "a paused mailing sends nothing"
+    );
+    w.dispatcher.resume("m-1").await.unwrap();
+    w.dispatcher.run_due().await.unwrap();
+    assert_eq!(
+        w.store.mailing("m-1").await.unwrap().unwrap().state,
+        MailingState::Done
+    );
+    assert!(
+        w.dispatcher.cancel("m-1").await.is_err(),
+        "a finished mailing cannot be cancelled"
+    );
+    assert!(w.dispatcher.confirm("m-1").await.is_err());
 }

@@ -429,8 +429,9 @@ pub trait Store: Send + Sync {
         id: i64,
         state: OccurrenceState,
     ) -> Result<(), DispatchError>;
-    /// Removes an occurrence and its deliveries (a run refused before sending anything).
-    async fn discard_occurrence(&self, id: i64) -> Result<(), DispatchError>;
+    /// Removes an occurrence's deliveries and leaves it to be frozen again (a run refused
+    /// before sending anything: the occurrence itself still has to happen).
+    async fn reset_occurrence(&self, id: i64) -> Result<(), DispatchError>;
     /// Occurrences of a mailing (all mailings with `None`), oldest first.
     async fn occurrences(
         &self,

@@ -289,21 +289,23 @@ async fn record_in(
         query.push(" FROM v WHERE deliveries.id = v.id");
         query.build().execute(&mut *conn).await?;
         // The other channels of a priority group are not needed any more.
-        let mut skip: QueryBuilder<Sqlite> =
-            QueryBuilder::new("UPDATE deliveries SET status = 'skipped', updated_at = ");
-        skip.push_bind(now);
-        skip.push(
-            ", error = 'delivered through ' || (SELECT s.channel FROM deliveries s WHERE s.occurrence_id = deliveries.occurrence_id
-               AND s.group_key = deliveries.group_key AND s.status = 'sent' LIMIT 1)
-             WHERE occurrence_id = ",
+        // `sent` is this chunk's rows, found by id: looking the sending channel up among
+        // them keeps the statement linear in the chunk, whatever the occurrence's size.
+        let mut skip: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "WITH sent AS (SELECT group_key, channel FROM deliveries WHERE id IN (",
         );
-        skip.push_bind(occurrence_id);
-        skip.push(" AND status = 'standby' AND group_key IN (SELECT group_key FROM deliveries WHERE id IN (");
         let mut ids = skip.separated(", ");
         for (id, _, _) in chunk {
             ids.push_bind(*id);
         }
-        skip.push("))");
+        skip.push(")) UPDATE deliveries SET status = 'skipped', updated_at = ");
+        skip.push_bind(now);
+        skip.push(
+            ", error = 'delivered through ' || (SELECT sent.channel FROM sent WHERE sent.group_key = deliveries.group_key LIMIT 1)
+             WHERE occurrence_id = ",
+        );
+        skip.push_bind(occurrence_id);
+        skip.push(" AND status = 'standby' AND group_key IN (SELECT group_key FROM sent)");
         skip.build().execute(&mut *conn).await?;
     }
     for result in results {
@@ -437,13 +439,13 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn discard_occurrence(&self, id: i64) -> Result<(), DispatchError> {
+    async fn reset_occurrence(&self, id: i64) -> Result<(), DispatchError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM deliveries WHERE occurrence_id = ?")
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM occurrences WHERE id = ?")
+        sqlx::query("UPDATE occurrences SET state = 'freezing' WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -569,6 +571,17 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        // A priority group whose delivery is unknown may have reached the recipient: its
+        // lower-priority channels must not go out, nor keep the occurrence open.
+        sqlx::query(
+            "UPDATE deliveries SET status = 'skipped', error = 'not sent: the delivery through a higher-priority channel is unknown',
+             updated_at = ?1 WHERE occurrence_id = ?2 AND status = 'standby'
+             AND group_key IN (SELECT group_key FROM deliveries WHERE occurrence_id = ?2 AND status = 'unknown')",
+        )
+        .bind(now)
+        .bind(occurrence_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(unknown)
     }
