@@ -15,6 +15,7 @@
 //! the channels named there use their real adapters. Bad input exits 2, anything else 1.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -160,6 +161,8 @@ async fn dispatcher(
     let mut builder = Rassylka::builder()
         .recipients(JsonlFile::new(&inputs.recipients))
         .store_shared(store.clone())
+        // A terminal has no loyalty system to credit: bonus accruals are recorded in the
+        // journal's `accruals` table, which is where an integration would read them from.
         .ledger(Arc::new(MemoryLedger::default()))
         .clock(clock)
         .skip_malformed(skip_malformed)
@@ -314,7 +317,8 @@ async fn run(args: Args) -> Result<String, CliError> {
         }
         Command::Journal { mailing_id } => {
             let store = SqliteStore::open(&args.db).await.map_err(dispatch_error)?;
-            let mut lines = Vec::new();
+            // Printed page by page, so a journal of millions never sits in memory.
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             for occurrence in store
                 .occurrences(Some(mailing_id))
                 .await
@@ -330,20 +334,19 @@ async fn run(args: Args) -> Result<String, CliError> {
                     after = last.id;
                     for d in &rows {
                         let p = &d.planned;
-                        lines.push(
-                            serde_json::json!({
-                                "occurrence": occurrence.key, "delivery_key": p.delivery_key, "recipient": p.recipient_id,
-                                "channel": p.channel.map(|c| c.as_str()), "address": p.address, "booking": p.booking_id,
-                                "status": p.status.as_str(), "attempts": d.attempts, "provider_id": d.provider_id,
-                                "units": p.units, "cost": p.cost.map(decimal), "error_class": d.error_class, "error": p.error,
-                                "sent_at": d.sent_at.map(|t| t.to_rfc3339()),
-                            })
-                            .to_string(),
-                        );
+                        let line = serde_json::json!({
+                            "occurrence": occurrence.key, "delivery_key": p.delivery_key, "recipient": p.recipient_id,
+                            "channel": p.channel.map(|c| c.as_str()), "address": p.address, "booking": p.booking_id,
+                            "status": p.status.as_str(), "attempts": d.attempts, "provider_id": d.provider_id,
+                            "units": p.units, "cost": p.cost.map(decimal), "error_class": d.error_class, "error": p.error,
+                            "sent_at": d.sent_at.map(|t| t.to_rfc3339()),
+                        });
+                        writeln!(out, "{line}").map_err(CliError::failed)?;
                     }
                 }
             }
-            Ok(lines.join("\n"))
+            out.flush().map_err(CliError::failed)?;
+            Ok(String::new())
         }
     }
 }

@@ -125,20 +125,17 @@ impl<'m> Planner<'m> {
         })
     }
 
+    /// A skipped delivery: `group` names it in the key, `group_key` ties it to its group.
     fn skipped(
         &self,
         recipient_id: &str,
+        group: &str,
         group_key: String,
         channel: Option<ChannelKind>,
         reason: String,
     ) -> NewDelivery {
-        let suffix = channel.map_or("-", ChannelKind::as_str);
         NewDelivery {
-            delivery_key: format!(
-                "{}/{recipient_id}/{suffix}{}",
-                self.occurrence_key,
-                group_suffix(&group_key, recipient_id)
-            ),
+            delivery_key: self.delivery_key(recipient_id, channel, group),
             recipient_id: recipient_id.to_owned(),
             channel,
             address: None,
@@ -161,6 +158,7 @@ impl<'m> Planner<'m> {
     pub(crate) fn unreadable(&self, place: &str, error: &str) -> NewDelivery {
         let id = place.replace(' ', ":");
         self.skipped(
+            &id,
             &id,
             id.clone(),
             None,
@@ -193,7 +191,13 @@ impl<'m> Planner<'m> {
     ) {
         let reachable = match targets(r, self.mailing.class) {
             Targets::Excluded(why) => {
-                out.push(self.skipped(&r.id, r.id.clone(), None, exclusion_text(why).into()));
+                out.push(self.skipped(
+                    &r.id,
+                    &r.id,
+                    r.id.clone(),
+                    None,
+                    exclusion_text(why).into(),
+                ));
                 return;
             }
             Targets::Channels(set) => set,
@@ -215,6 +219,7 @@ impl<'m> Planner<'m> {
             .collect();
         if channels.is_empty() {
             out.push(self.skipped(
+                &r.id,
                 &r.id,
                 r.id.clone(),
                 None,
@@ -260,14 +265,13 @@ impl<'m> Planner<'m> {
                     .iter()
                     .any(|p| p.as_ref().is_some_and(|(_, rep)| !rep.is_complete()));
                 if incomplete && self.mailing.skip_incomplete {
-                    let mut row = self.skipped(
+                    out.push(self.skipped(
                         &r.id,
+                        &group,
                         group_key,
                         Some(*channel),
                         "a placeholder has no value".into(),
-                    );
-                    row.delivery_key = self.delivery_key(&r.id, *channel, &group);
-                    out.push(row);
+                    ));
                     continue;
                 }
                 let status = match self.mailing.mode {
@@ -285,7 +289,7 @@ impl<'m> Planner<'m> {
                     .get(channel)
                     .map(|price| *price * Decimal::from(units));
                 out.push(NewDelivery {
-                    delivery_key: self.delivery_key(&r.id, *channel, &group),
+                    delivery_key: self.delivery_key(&r.id, Some(*channel), &group),
                     recipient_id: r.id.clone(),
                     channel: Some(*channel),
                     address: Some(address.clone()),
@@ -306,7 +310,14 @@ impl<'m> Planner<'m> {
         }
     }
 
-    fn delivery_key(&self, recipient_id: &str, channel: ChannelKind, group: &str) -> String {
+    /// `occurrence/recipient/channel[/booking@anchor]`; `-` for no channel.
+    fn delivery_key(
+        &self,
+        recipient_id: &str,
+        channel: Option<ChannelKind>,
+        group: &str,
+    ) -> String {
+        let channel = channel.map_or("-", ChannelKind::as_str);
         format!(
             "{}/{recipient_id}/{channel}{}",
             self.occurrence_key,
