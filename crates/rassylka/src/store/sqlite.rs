@@ -79,7 +79,12 @@ CREATE TABLE IF NOT EXISTS accruals (
 /// The embedded journal: one SQLite file in WAL mode, or an in-memory database.
 ///
 /// Several processes may open the same file: SQLite serialises writers (with a busy
-/// timeout), claims are single statements, and occurrence and delivery keys are unique.
+/// timeout), claims are single statements, and occurrence and delivery keys are unique, so
+/// no delivery is claimed twice. Recovery, though, takes every `sending` row of an occurrence
+/// for one left by a dead process: while two dispatchers send the same occurrence, one
+/// starting up can mark the other's in-flight rows «unknown» (the other's result still
+/// overwrites it). Run one dispatcher per journal file; several workers need leases, which is
+/// what a PostgreSQL store is for.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
