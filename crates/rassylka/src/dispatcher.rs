@@ -125,6 +125,8 @@ struct Inner {
     max_attempts: u32,
     max_wait: Duration,
     skip_malformed: bool,
+    /// Deliveries written per journal transaction while freezing: each commit rewrites the
+    /// pages it touched, so fewer, larger ones cost less; two batches are in memory at once.
     batch: usize,
     backoff: (Duration, Duration),
     progress: Option<ProgressHook>,
@@ -296,7 +298,7 @@ impl RassylkaBuilder {
                 max_attempts: self.max_attempts,
                 max_wait: self.max_wait,
                 skip_malformed: self.skip_malformed,
-                batch: 2000,
+                batch: 10000,
                 backoff: self.backoff,
                 progress: self.progress,
             }),
@@ -588,7 +590,12 @@ impl Rassylka {
         };
         // The next batch, claimed together with the previous batch's results.
         let mut next: Option<Vec<Delivery>> = None;
-        loop {
+        // Recipients reached whose bonus is not accrued yet: the ledger is called once per
+        // several batches, in the background while sending goes on. A crash before that
+        // leaves them to `accrue_pending`.
+        let mut owed: Vec<String> = Vec::new();
+        let mut accruals = Accruals::new(self, mailing, occurrence);
+        let verdict = loop {
             // The operator may pause or cancel while a big occurrence is being sent.
             if self.record(&mailing.id).await?.state != MailingState::Queued {
                 if let Some(claimed) = next.take() {
@@ -598,7 +605,12 @@ impl Rassylka {
                         .collect();
                     store.record(occurrence.id, &back, self.now()).await?;
                 }
-                return Ok(Verdict::Continue);
+                break Verdict::Continue;
+            }
+            // A failed accrual stops the run before more is claimed.
+            if let Err(e) = accruals.check() {
+                self.requeue(occurrence.id, next.take()).await?;
+                return Err(e);
             }
             let now = self.now();
             let claimed = match next.take() {
@@ -611,12 +623,13 @@ impl Rassylka {
             };
             if claimed.is_empty() {
                 let Some(due) = store.next_due(occurrence.id).await? else {
-                    return Ok(Verdict::Continue);
+                    break Verdict::Continue;
                 };
                 let wait = (due - now).to_std().unwrap_or_default();
                 if started.elapsed() + wait > self.inner.max_wait {
-                    return Ok(Verdict::Continue);
+                    break Verdict::Continue;
                 }
+                accruals.finish(std::mem::take(&mut owed)).await?;
                 tokio::time::sleep(wait.max(Duration::from_millis(5))).await;
                 continue;
             }
@@ -716,10 +729,8 @@ impl Rassylka {
                     }
                 }
             }
-            // The next batch is claimed with these results only when nothing else has to
-            // happen in between: bonuses are accrued before more deliveries are taken, so a
-            // ledger failure never strands claimed ones.
-            if matches!(verdict, Verdict::Continue) && mailing.bonus.is_none() {
+            // The next batch is claimed with these results unless the mailing stops here.
+            if matches!(verdict, Verdict::Continue) {
                 next = Some(
                     store
                         .record_and_claim(occurrence.id, &results, now, self.inner.concurrency)
@@ -739,14 +750,17 @@ impl Rassylka {
                     .map_err(DispatchError::Source)?;
             }
             if mailing.bonus.is_some() {
-                let reached: Vec<String> = results
-                    .iter()
-                    .filter_map(|r| match r {
-                        DeliveryResult::Sent { id, .. } => recipients.get(id).cloned(),
-                        _ => None,
-                    })
-                    .collect();
-                self.accrue_for(mailing, occurrence, reached).await?;
+                owed.extend(results.iter().filter_map(|r| match r {
+                    DeliveryResult::Sent { id, .. } => recipients.get(id).cloned(),
+                    _ => None,
+                }));
+                if owed.len() >= ACCRUAL_BATCH
+                    && let Err(e) = accruals.start(std::mem::take(&mut owed)).await
+                {
+                    // A failing ledger stops the run; what was claimed goes back unsent.
+                    self.requeue(occurrence.id, next.take()).await?;
+                    return Err(e);
+                }
             }
             if let (Some(progress), Some(hook)) = (progress.as_mut(), &self.inner.progress) {
                 progress.done += results
@@ -761,9 +775,30 @@ impl Rassylka {
                 hook(progress);
             }
             if !matches!(verdict, Verdict::Continue) {
-                return Ok(verdict);
+                break verdict;
             }
-        }
+        };
+        accruals.finish(owed).await?;
+        Ok(verdict)
+    }
+
+    /// Puts claimed deliveries back in the queue unsent, their attempt not counted.
+    async fn requeue(
+        &self,
+        occurrence_id: i64,
+        claimed: Option<Vec<Delivery>>,
+    ) -> Result<(), DispatchError> {
+        let Some(claimed) = claimed else {
+            return Ok(());
+        };
+        let back: Vec<DeliveryResult> = claimed
+            .iter()
+            .map(|d| DeliveryResult::Requeue { id: d.id })
+            .collect();
+        self.inner
+            .store
+            .record(occurrence_id, &back, self.now())
+            .await
     }
 
     /// Accrues the mailing's bonus to `recipients` reached by `occurrence`, skipping those
@@ -895,8 +930,11 @@ impl Rassylka {
             .filter(|(_, c)| c.takes_idempotency_key())
             .map(|(k, _)| *k)
             .collect();
-        report.recovered_unknown += store.recover(occurrence.id, &idempotent).await?;
-        self.accrue_pending(mailing, &occurrence).await?;
+        // An occurrence frozen just now has sent nothing: there is nothing to recover.
+        if occurrence.state != OccurrenceState::Freezing {
+            report.recovered_unknown += store.recover(occurrence.id, &idempotent).await?;
+            self.accrue_pending(mailing, &occurrence).await?;
+        }
         let verdict = self.send_occurrence(mailing, &occurrence).await?;
         let counts = store.counts(occurrence.id).await?;
         if counts.queued == 0 && counts.sending == 0 && counts.standby == 0 {
@@ -1124,6 +1162,83 @@ impl Rassylka {
 
 /// How many missed run dates a date-rule mailing catches up at most (a month of daily runs).
 const CATCH_UP_LIMIT: usize = 31;
+
+/// Recipients whose bonuses go to the ledger in one call (several send batches).
+const ACCRUAL_BATCH: usize = 4096;
+
+/// Bonus accruals of one occurrence, one call to the ledger at a time running beside the
+/// send loop.
+struct Accruals {
+    dispatcher: Rassylka,
+    /// Set when the mailing accrues bonuses.
+    context: Option<Arc<(Mailing, OccurrenceRecord)>>,
+    running: Option<tokio::task::JoinHandle<Result<(), DispatchError>>>,
+}
+
+impl Accruals {
+    fn new(dispatcher: &Rassylka, mailing: &Mailing, occurrence: &OccurrenceRecord) -> Self {
+        Accruals {
+            dispatcher: dispatcher.clone(),
+            context: mailing
+                .bonus
+                .is_some()
+                .then(|| Arc::new((mailing.clone(), occurrence.clone()))),
+            running: None,
+        }
+    }
+
+    /// The error of a finished background accrual, if it failed.
+    fn check(&mut self) -> Result<(), DispatchError> {
+        if !self.running.as_ref().is_some_and(|r| r.is_finished()) {
+            return Ok(());
+        }
+        match self
+            .running
+            .take()
+            .and_then(futures_util::FutureExt::now_or_never)
+        {
+            Some(Ok(result)) => result,
+            Some(Err(e)) => Err(DispatchError::Store(Box::new(e))),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for the running accrual.
+    async fn wait(&mut self) -> Result<(), DispatchError> {
+        match self.running.take() {
+            Some(running) => running
+                .await
+                .map_err(|e| DispatchError::Store(Box::new(e)))?,
+            None => Ok(()),
+        }
+    }
+
+    /// Starts accruing to `recipients` once the previous accrual has ended.
+    async fn start(&mut self, recipients: Vec<String>) -> Result<(), DispatchError> {
+        self.wait().await?;
+        let Some(context) = self.context.clone() else {
+            return Ok(());
+        };
+        let dispatcher = self.dispatcher.clone();
+        self.running = Some(tokio::spawn(async move {
+            let (mailing, occurrence) = &*context;
+            dispatcher.accrue_for(mailing, occurrence, recipients).await
+        }));
+        Ok(())
+    }
+
+    /// Accrues to `recipients` after the running accrual, and waits for both.
+    async fn finish(&mut self, recipients: Vec<String>) -> Result<(), DispatchError> {
+        self.wait().await?;
+        let Some(context) = self.context.clone() else {
+            return Ok(());
+        };
+        let (mailing, occurrence) = &*context;
+        self.dispatcher
+            .accrue_for(mailing, occurrence, recipients)
+            .await
+    }
+}
 
 /// Whether a rule has a date leaf (`{"date": …}`) anywhere.
 fn uses_dates(rule: &serde_json::Value) -> bool {

@@ -1,5 +1,7 @@
+use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,6 +19,15 @@ use super::{
 };
 use crate::DispatchError;
 
+/// Bumped whenever the tables change: a file written by another layout is refused rather
+/// than misread.
+const SCHEMA_VERSION: i64 = 2;
+
+// The journal is split in two. `deliveries` holds what changes as a delivery is sent (status,
+// attempts, results) and stays narrow, because every delivery is rewritten twice (claimed,
+// then recorded) and SQLite rewrites whole rows; `messages` holds what was frozen (key,
+// recipient, and the address and rendered texts as one JSON value) and is written once. The queue index holds queued rows
+// only, so sending and recording a delivery touch no index at all.
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS mailings (
     id TEXT PRIMARY KEY,
@@ -38,31 +49,32 @@ CREATE TABLE IF NOT EXISTS occurrences (
 CREATE TABLE IF NOT EXISTS deliveries (
     id INTEGER PRIMARY KEY,
     occurrence_id INTEGER NOT NULL,
-    delivery_key TEXT NOT NULL UNIQUE,
-    recipient_id TEXT NOT NULL,
     channel TEXT,
-    address TEXT,
-    booking_id TEXT,
     group_key TEXT NOT NULL,
     rank INTEGER NOT NULL,
     status TEXT NOT NULL,
-    not_before INTEGER,
-    subject TEXT,
-    text TEXT,
-    html TEXT,
-    image TEXT,
-    units INTEGER NOT NULL,
-    cost TEXT,
+    -- 0 when the delivery waits for nothing.
+    not_before INTEGER NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
+    cost TEXT,
     provider_id TEXT,
     error_class TEXT,
     error TEXT,
     updated_at INTEGER NOT NULL,
     sent_at INTEGER
 );
-CREATE INDEX IF NOT EXISTS deliveries_queue ON deliveries (occurrence_id, status, id);
+CREATE INDEX IF NOT EXISTS deliveries_occurrence ON deliveries (occurrence_id);
+CREATE INDEX IF NOT EXISTS deliveries_queue ON deliveries (occurrence_id, not_before, id) WHERE status = 'queued';
 -- Only standby rows are ever looked up by group (priority fallback), so only they are indexed.
 CREATE INDEX IF NOT EXISTS deliveries_standby ON deliveries (occurrence_id, group_key, rank) WHERE status = 'standby';
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    delivery_key TEXT NOT NULL UNIQUE,
+    recipient_id TEXT NOT NULL,
+    -- A JSON object: address, booking_id, units, subject, text, html, image (absent when
+    -- empty). One value keeps writing and claiming a delivery cheap; json_extract reads it.
+    message TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS unreachable (
     recipient_id TEXT NOT NULL,
     channel TEXT NOT NULL,
@@ -73,7 +85,7 @@ CREATE TABLE IF NOT EXISTS accruals (
     occurrence_id INTEGER NOT NULL,
     recipient_id TEXT NOT NULL,
     PRIMARY KEY (occurrence_id, recipient_id)
-);
+) WITHOUT ROWID;
 "#;
 
 /// The embedded journal: one SQLite file in WAL mode, or an in-memory database.
@@ -88,6 +100,9 @@ CREATE TABLE IF NOT EXISTS accruals (
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Writers of this process take turns here: SQLite would make them poll its lock,
+    /// sleeping up to tens of milliseconds each time they collide.
+    writing: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn millis(at: DateTime<Utc>) -> i64 {
@@ -128,7 +143,7 @@ impl SqliteStore {
     pub async fn in_memory() -> Result<SqliteStore, DispatchError> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
         // One connection: every connection to `:memory:` is a different database.
-        SqliteStore::connect(options, 1).await
+        SqliteStore::connect(options, 4).await
     }
 
     async fn connect(
@@ -139,8 +154,34 @@ impl SqliteStore {
             .max_connections(connections)
             .connect_with(options)
             .await?;
-        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
-        Ok(SqliteStore { pool })
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut *tx)
+            .await?;
+        let tables: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'deliveries'",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if version != SCHEMA_VERSION && (version != 0 || tables != 0) {
+            return Err(DispatchError::Store(
+                format!(
+                    "the journal has schema version {version}, this version of rassylka reads {SCHEMA_VERSION}"
+                )
+                .into(),
+            ));
+        }
+        sqlx::raw_sql(SCHEMA).execute(&mut *tx).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "PRAGMA user_version = {SCHEMA_VERSION}"
+        )))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(SqliteStore {
+            pool,
+            writing: Arc::default(),
+        })
     }
 }
 
@@ -178,83 +219,219 @@ fn channel_from(text: Option<String>) -> Result<Option<ChannelKind>, DispatchErr
         .transpose()
 }
 
-/// A whole journal row: the columns of a claim, plus the result columns.
-fn delivery_from_row(row: &SqliteRow) -> Result<Delivery, DispatchError> {
-    let mut delivery = claimed_from_row(row, from_millis(row.try_get("updated_at")?))?;
-    let cost: Option<String> = row.try_get("cost")?;
-    let planned = &mut delivery.planned;
-    planned.status = DeliveryStatus::from_str(row.try_get("status")?)?;
-    planned.not_before = row
-        .try_get::<Option<i64>, _>("not_before")?
-        .map(from_millis);
-    planned.cost = cost.and_then(|c| Decimal::from_str(&c).ok());
-    planned.error = row.try_get("error")?;
-    delivery.provider_id = row.try_get("provider_id")?;
-    delivery.error_class = row.try_get("error_class")?;
-    delivery.sent_at = row.try_get::<Option<i64>, _>("sent_at")?.map(from_millis);
-    Ok(delivery)
+/// Every column of a journal row, both tables joined (`d` deliveries, `m` messages).
+const DELIVERY_COLUMNS: &str = "d.id, d.occurrence_id, d.channel, d.group_key, d.rank, d.status, d.not_before, d.attempts,
+     d.cost, d.provider_id, d.error_class, d.error, d.updated_at, d.sent_at, m.delivery_key, m.recipient_id, m.message";
+
+/// The `message` column as written.
+#[derive(serde::Serialize)]
+struct MessageRef<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    booking_id: Option<&'a str>,
+    units: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    html: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<&'a str>,
 }
 
-/// The columns a claim returns: what sending needs.
-fn claimed_from_row(row: &SqliteRow, claimed_at: DateTime<Utc>) -> Result<Delivery, DispatchError> {
-    Ok(Delivery {
+impl<'a> MessageRef<'a> {
+    fn of(d: &'a NewDelivery) -> Self {
+        MessageRef {
+            address: d.address.as_deref(),
+            booking_id: d.booking_id.as_deref(),
+            units: d.units,
+            subject: d.subject.as_deref(),
+            text: d.text.as_deref(),
+            html: d.html.as_deref(),
+            image: d.image.as_deref(),
+        }
+    }
+}
+
+/// The `message` column as read.
+#[derive(serde::Deserialize)]
+struct MessageColumn {
+    #[serde(default)]
+    address: Option<String>,
+    #[serde(default)]
+    booking_id: Option<String>,
+    #[serde(default)]
+    units: u32,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    html: Option<String>,
+    #[serde(default)]
+    image: Option<String>,
+}
+
+impl MessageColumn {
+    fn parse(json: &str) -> Result<Self, DispatchError> {
+        serde_json::from_str(json).map_err(|e| DispatchError::Store(Box::new(e)))
+    }
+
+    fn fill(self, planned: &mut NewDelivery) {
+        planned.address = self.address;
+        planned.booking_id = self.booking_id;
+        planned.units = self.units;
+        planned.subject = self.subject;
+        planned.text = self.text;
+        planned.html = self.html;
+        planned.image = self.image;
+    }
+}
+
+/// A whole journal row, read with [`DELIVERY_COLUMNS`].
+fn delivery_from_row(row: &SqliteRow) -> Result<Delivery, DispatchError> {
+    let cost: Option<String> = row.try_get("cost")?;
+    let not_before: i64 = row.try_get("not_before")?;
+    let message = MessageColumn::parse(row.try_get("message")?)?;
+    let mut delivery = Delivery {
         id: row.try_get("id")?,
         occurrence_id: row.try_get("occurrence_id")?,
         planned: NewDelivery {
             delivery_key: row.try_get("delivery_key")?,
             recipient_id: row.try_get("recipient_id")?,
             channel: channel_from(row.try_get("channel")?)?,
-            address: row.try_get("address")?,
-            booking_id: row.try_get("booking_id")?,
+            address: None,
+            booking_id: None,
             group_key: row.try_get("group_key")?,
             rank: u32::try_from(row.try_get::<i64, _>("rank")?).unwrap_or_default(),
-            status: DeliveryStatus::Sending,
-            not_before: None,
-            subject: row.try_get("subject")?,
-            text: row.try_get("text")?,
-            html: row.try_get("html")?,
-            image: row.try_get("image")?,
-            units: u32::try_from(row.try_get::<i64, _>("units")?).unwrap_or_default(),
-            cost: None,
-            error: None,
+            status: DeliveryStatus::from_str(row.try_get("status")?)?,
+            not_before: (not_before != 0).then(|| from_millis(not_before)),
+            subject: None,
+            text: None,
+            html: None,
+            image: None,
+            units: 0,
+            cost: cost.and_then(|c| Decimal::from_str(&c).ok()),
+            error: row.try_get("error")?,
         },
         attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or_default(),
-        provider_id: None,
-        error_class: None,
-        updated_at: claimed_at,
-        sent_at: None,
-    })
+        provider_id: row.try_get("provider_id")?,
+        error_class: row.try_get("error_class")?,
+        updated_at: from_millis(row.try_get("updated_at")?),
+        sent_at: row.try_get::<Option<i64>, _>("sent_at")?.map(from_millis),
+    };
+    message.fill(&mut delivery.planned);
+    Ok(delivery)
 }
 
-/// Rows per INSERT: 21 parameters a row stays under SQLite's 32 766.
+/// Rows per INSERT: the wider table binds 10 parameters a row, well under SQLite's 32 766.
 const INSERT_CHUNK: usize = 1000;
 
-/// Marks up to `limit` queued deliveries as sending, inside the caller's transaction.
+/// A claimed delivery as the claim query encodes it: id, attempts, channel, group key, rank,
+/// delivery key, recipient, message.
+type ClaimedRow = (
+    i64,
+    i64,
+    Option<String>,
+    String,
+    i64,
+    String,
+    String,
+    MessageColumn,
+);
+
+/// The queued deliveries due at `?1` of occurrence `?2`, at most `?3`, oldest due first. The
+/// queue index is ordered by due time, so deliveries waiting for a later send window are
+/// never scanned while due ones are claimed.
+const DUE: &str =
+    "SELECT id FROM deliveries WHERE occurrence_id = ?2 AND status = 'queued' AND not_before <= ?1
+     ORDER BY not_before, id LIMIT ?3";
+
+/// Marks up to `limit` queued deliveries as sending, inside the caller's transaction (which
+/// must hold the write lock from its start, so the rows read are the rows marked), and returns
+/// them with what sending needs.
 async fn claim_in(
     conn: &mut SqliteConnection,
     occurrence_id: i64,
     now: DateTime<Utc>,
     limit: usize,
 ) -> Result<Vec<Delivery>, DispatchError> {
-    let rows = sqlx::query(
-        "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = ?1
-         WHERE id IN (SELECT id FROM deliveries WHERE occurrence_id = ?2 AND status = 'queued'
-                      AND (not_before IS NULL OR not_before <= ?1) ORDER BY id LIMIT ?3)
-         RETURNING id, occurrence_id, delivery_key, recipient_id, channel, address, booking_id, group_key, rank,
-                   subject, text, html, image, units, attempts",
-    )
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // The whole batch comes back as one JSON value: rows cross from SQLite's thread one at a
+    // time otherwise, and that hand-off costs more than the query.
+    // The whole batch comes back as one JSON value, put together from the stored message
+    // JSON by concatenation: rows cross from SQLite's thread one at a time otherwise, and
+    // that hand-off costs more than the query.
+    let batch: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT '[' || COALESCE(group_concat('[' || d.id || ',' || (d.attempts + 1) || ',' || json_quote(d.channel) || ','
+                || json_quote(d.group_key) || ',' || d.rank || ',' || json_quote(m.delivery_key) || ','
+                || json_quote(m.recipient_id) || ',' || m.message || ']', ','), '') || ']'
+         FROM ({DUE}) q JOIN deliveries d ON d.id = q.id JOIN messages m ON m.id = q.id"
+    )))
     .bind(millis(now))
     .bind(occurrence_id)
-    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-    .fetch_all(&mut *conn)
+    .bind(limit)
+    .fetch_one(&mut *conn)
     .await?;
-    // Only what sending needs comes back: decoding every column of a big batch costs.
+    let rows: Vec<ClaimedRow> =
+        serde_json::from_str(&batch).map_err(|e| DispatchError::Store(Box::new(e)))?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marked = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = ?1 WHERE id IN ({DUE})"
+    )))
+    .bind(millis(now))
+    .bind(occurrence_id)
+    .bind(limit)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if marked != u64::try_from(rows.len()).unwrap_or(u64::MAX) {
+        return Err(DispatchError::Store(
+            "the queue changed while a batch was claimed".into(),
+        ));
+    }
     let claimed_at = from_millis(millis(now));
-    let mut claimed: Vec<Delivery> = rows
-        .iter()
-        .map(|row| claimed_from_row(row, claimed_at))
-        .collect::<Result<_, _>>()?;
-    claimed.sort_by_key(|d| d.id);
+    let mut claimed = rows
+        .into_iter()
+        .map(
+            |(id, attempts, channel, group_key, rank, delivery_key, recipient_id, message)| {
+                let mut delivery = Delivery {
+                    id,
+                    occurrence_id,
+                    planned: NewDelivery {
+                        delivery_key,
+                        recipient_id,
+                        channel: channel_from(channel)?,
+                        address: None,
+                        booking_id: None,
+                        group_key,
+                        rank: u32::try_from(rank).unwrap_or_default(),
+                        status: DeliveryStatus::Sending,
+                        not_before: None,
+                        subject: None,
+                        text: None,
+                        html: None,
+                        image: None,
+                        units: 0,
+                        cost: None,
+                        error: None,
+                    },
+                    attempts: u32::try_from(attempts).unwrap_or_default(),
+                    provider_id: None,
+                    error_class: None,
+                    updated_at: claimed_at,
+                    sent_at: None,
+                };
+                message.fill(&mut delivery.planned);
+                Ok(delivery)
+            },
+        )
+        .collect::<Result<Vec<_>, DispatchError>>()?;
+    claimed.sort_unstable_by_key(|d| d.id);
     Ok(claimed)
 }
 
@@ -278,21 +455,30 @@ async fn record_in(
             _ => None,
         })
         .collect();
+    // Standby rows exist only in priority mode with several channels: the group look-up
+    // below is skipped for every other occurrence.
+    let standby: bool = !sent.is_empty()
+        && sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = ? AND status = 'standby')",
+        )
+        .bind(occurrence_id)
+        .fetch_one(&mut *conn)
+        .await?;
     for chunk in sent.chunks(INSERT_CHUNK) {
-        let mut query: QueryBuilder<Sqlite> =
-            QueryBuilder::new("WITH v (id, provider_id, cost) AS (");
-        query.push_values(chunk, |mut b, (id, provider_id, cost)| {
-            b.push_bind(*id)
-                .push_bind(*provider_id)
-                .push_bind(cost.clone());
-        });
-        query.push(
-            ") UPDATE deliveries SET status = 'sent', provider_id = v.provider_id, cost = COALESCE(v.cost, deliveries.cost),
-             error = NULL, error_class = NULL, updated_at = ",
-        );
-        query.push_bind(now).push(", sent_at = ").push_bind(now);
-        query.push(" FROM v WHERE deliveries.id = v.id");
-        query.build().execute(&mut *conn).await?;
+        // One JSON value for the chunk: cheaper than three bound values a row.
+        let rows = serde_json::to_string(chunk).map_err(|e| DispatchError::Store(Box::new(e)))?;
+        sqlx::query(
+            "UPDATE deliveries SET status = 'sent', provider_id = v.value ->> 1, cost = COALESCE(v.value ->> 2, deliveries.cost),
+             error = NULL, error_class = NULL, updated_at = ?2, sent_at = ?2
+             FROM json_each(?1) v WHERE deliveries.id = v.value ->> 0",
+        )
+        .bind(rows)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        if !standby {
+            continue;
+        }
         // The other channels of a priority group are not needed any more.
         // `sent` is this chunk's rows, found by id: looking the sending channel up among
         // them keeps the statement linear in the chunk, whatever the occurrence's size.
@@ -369,6 +555,7 @@ async fn record_in(
 #[async_trait]
 impl Store for SqliteStore {
     async fn save_mailing(&self, m: &MailingRecord) -> Result<(), DispatchError> {
+        let _writing = self.writing.lock().await;
         sqlx::query(
             "INSERT INTO mailings (id, json, state, version, checked_at, paused_until, reason) VALUES (?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (id) DO UPDATE SET json = excluded.json, state = excluded.state, version = excluded.version,
@@ -406,6 +593,7 @@ impl Store for SqliteStore {
     }
 
     async fn start_occurrence(&self, o: &NewOccurrence) -> Result<OccurrenceStart, DispatchError> {
+        let _writing = self.writing.lock().await;
         let inserted = sqlx::query(
             "INSERT INTO occurrences (mailing_id, key, fired_at, evaluation_date, state) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (key) DO NOTHING",
@@ -436,6 +624,7 @@ impl Store for SqliteStore {
         id: i64,
         state: OccurrenceState,
     ) -> Result<(), DispatchError> {
+        let _writing = self.writing.lock().await;
         sqlx::query("UPDATE occurrences SET state = ? WHERE id = ?")
             .bind(state.as_str())
             .bind(id)
@@ -445,7 +634,14 @@ impl Store for SqliteStore {
     }
 
     async fn reset_occurrence(&self, id: i64) -> Result<(), DispatchError> {
+        let _writing = self.writing.lock().await;
         let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM messages WHERE id IN (SELECT id FROM deliveries WHERE occurrence_id = ?)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM deliveries WHERE occurrence_id = ?")
             .bind(id)
             .execute(&mut *tx)
@@ -478,34 +674,72 @@ impl Store for SqliteStore {
         occurrence_id: i64,
         deliveries: &[NewDelivery],
     ) -> Result<(), DispatchError> {
+        let _writing = self.writing.lock().await;
         let now = millis(Utc::now());
-        let mut tx = self.pool.begin().await?;
+        // Ids are given here, so that a delivery and its message share one: the write lock is
+        // taken first, so no other writer can take the same ids meanwhile.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut next_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM messages")
+            .fetch_one(&mut *tx)
+            .await?;
         for chunk in deliveries.chunks(INSERT_CHUNK) {
+            let first_id = next_id;
+            next_id += i64::try_from(chunk.len()).unwrap_or(i64::MAX);
+            let messages = chunk
+                .iter()
+                .map(|d| serde_json::to_string(&MessageRef::of(d)))
+                .collect::<Result<Vec<String>, _>>()
+                .map_err(|e| DispatchError::Store(Box::new(e)))?;
             let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO deliveries (occurrence_id, delivery_key, recipient_id, channel, address, booking_id, group_key, rank,
-                 status, not_before, subject, text, html, image, units, cost, error, updated_at) ",
+                "INSERT INTO messages (id, delivery_key, recipient_id, message) ",
             );
-            query.push_values(chunk, |mut b, d| {
-                b.push_bind(occurrence_id)
+            let mut id = first_id;
+            query.push_values(chunk.iter().zip(messages), |mut b, (d, message)| {
+                b.push_bind(id)
                     .push_bind(&d.delivery_key)
                     .push_bind(&d.recipient_id)
+                    .push_bind(message);
+                id += 1;
+            });
+            // A key already journaled (the occurrence frozen again after a crash, or by
+            // another dispatcher) keeps its row; only the new ones get a delivery.
+            query.push(" ON CONFLICT (delivery_key) DO NOTHING");
+            let inserted = query.build().execute(&mut *tx).await?.rows_affected();
+            let rows: Vec<(i64, &NewDelivery)> =
+                if inserted == u64::try_from(chunk.len()).unwrap_or(u64::MAX) {
+                    (first_id..).zip(chunk).collect()
+                } else {
+                    let present: HashSet<i64> =
+                        sqlx::query_scalar("SELECT id FROM messages WHERE id BETWEEN ? AND ?")
+                            .bind(first_id)
+                            .bind(next_id - 1)
+                            .fetch_all(&mut *tx)
+                            .await?
+                            .into_iter()
+                            .collect();
+                    (first_id..)
+                        .zip(chunk)
+                        .filter(|(id, _)| present.contains(id))
+                        .collect()
+                };
+            if rows.is_empty() {
+                continue;
+            }
+            let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO deliveries (id, occurrence_id, channel, group_key, rank, status, not_before, cost, error, updated_at) ",
+            );
+            query.push_values(rows, |mut b, (id, d)| {
+                b.push_bind(id)
+                    .push_bind(occurrence_id)
                     .push_bind(d.channel.map(ChannelKind::as_str))
-                    .push_bind(&d.address)
-                    .push_bind(&d.booking_id)
                     .push_bind(&d.group_key)
                     .push_bind(i64::from(d.rank))
                     .push_bind(d.status.as_str())
-                    .push_bind(d.not_before.map(millis))
-                    .push_bind(&d.subject)
-                    .push_bind(&d.text)
-                    .push_bind(&d.html)
-                    .push_bind(&d.image)
-                    .push_bind(i64::from(d.units))
+                    .push_bind(d.not_before.map_or(0, millis))
                     .push_bind(d.cost.map(|c| c.to_string()))
                     .push_bind(&d.error)
                     .push_bind(now);
             });
-            query.push(" ON CONFLICT (delivery_key) DO NOTHING");
             query.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
@@ -518,7 +752,8 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Delivery>, DispatchError> {
-        let mut tx = self.pool.begin().await?;
+        let _writing = self.writing.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let claimed = claim_in(&mut tx, occurrence_id, now, limit).await?;
         tx.commit().await?;
         Ok(claimed)
@@ -530,6 +765,7 @@ impl Store for SqliteStore {
         results: &[DeliveryResult],
         now: DateTime<Utc>,
     ) -> Result<(), DispatchError> {
+        let _writing = self.writing.lock().await;
         let mut tx = self.pool.begin().await?;
         record_in(&mut tx, occurrence_id, results, now).await?;
         tx.commit().await?;
@@ -543,9 +779,10 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Delivery>, DispatchError> {
+        let _writing = self.writing.lock().await;
         // One transaction: the pages the results touch are mostly those the next batch
         // touches, so the WAL gets them once.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         record_in(&mut tx, occurrence_id, results, now).await?;
         let claimed = claim_in(&mut tx, occurrence_id, now, limit).await?;
         tx.commit().await?;
@@ -557,6 +794,7 @@ impl Store for SqliteStore {
         occurrence_id: i64,
         idempotent: &[ChannelKind],
     ) -> Result<u64, DispatchError> {
+        let _writing = self.writing.lock().await;
         let now = millis(Utc::now());
         let mut tx = self.pool.begin().await?;
         for channel in idempotent {
@@ -592,6 +830,7 @@ impl Store for SqliteStore {
     }
 
     async fn requeue_unknown(&self, occurrence_id: i64) -> Result<u64, DispatchError> {
+        let _writing = self.writing.lock().await;
         Ok(sqlx::query("UPDATE deliveries SET status = 'queued', updated_at = ? WHERE occurrence_id = ? AND status = 'unknown'")
             .bind(millis(Utc::now()))
             .bind(occurrence_id)
@@ -602,17 +841,12 @@ impl Store for SqliteStore {
 
     async fn next_due(&self, occurrence_id: i64) -> Result<Option<DateTime<Utc>>, DispatchError> {
         let row = sqlx::query(
-            "SELECT MIN(COALESCE(not_before, 0)) AS due, COUNT(*) AS n FROM deliveries WHERE occurrence_id = ? AND status = 'queued'",
+            "SELECT not_before FROM deliveries WHERE occurrence_id = ? AND status = 'queued' ORDER BY not_before LIMIT 1",
         )
         .bind(occurrence_id)
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        let n: i64 = row.try_get("n")?;
-        Ok(if n == 0 {
-            None
-        } else {
-            row.try_get::<Option<i64>, _>("due")?.map(from_millis)
-        })
+        row.map(|row| Ok(from_millis(row.try_get(0)?))).transpose()
     }
 
     async fn counts(&self, occurrence_id: i64) -> Result<StatusCounts, DispatchError> {
@@ -639,9 +873,10 @@ impl Store for SqliteStore {
         after_id: i64,
         limit: usize,
     ) -> Result<Vec<Delivery>, DispatchError> {
-        sqlx::query(
-            "SELECT * FROM deliveries WHERE occurrence_id = ? AND id > ? ORDER BY id LIMIT ?",
-        )
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN messages m ON m.id = d.id
+             WHERE d.occurrence_id = ? AND d.id > ? ORDER BY d.id LIMIT ?"
+        )))
         .bind(occurrence_id)
         .bind(after_id)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -658,6 +893,7 @@ impl Store for SqliteStore {
         channel: ChannelKind,
         reason: &str,
     ) -> Result<(), DispatchError> {
+        let _writing = self.writing.lock().await;
         sqlx::query("INSERT INTO unreachable (recipient_id, channel, reason) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET reason = excluded.reason")
             .bind(recipient_id)
             .bind(channel.as_str())
@@ -686,23 +922,21 @@ impl Store for SqliteStore {
         occurrence_id: i64,
         recipient_ids: &[String],
     ) -> Result<Vec<String>, DispatchError> {
-        let mut done = Vec::new();
-        for chunk in recipient_ids.chunks(INSERT_CHUNK) {
-            let mut query: QueryBuilder<Sqlite> =
-                QueryBuilder::new("SELECT recipient_id FROM accruals WHERE occurrence_id = ");
-            query
-                .push_bind(occurrence_id)
-                .push(" AND recipient_id IN (");
-            let mut ids = query.separated(", ");
-            for id in chunk {
-                ids.push_bind(id);
-            }
-            query.push(")");
-            for row in query.build().fetch_all(&self.pool).await? {
-                done.push(row.try_get("recipient_id")?);
-            }
+        if recipient_ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(done)
+        // The ids go in as one JSON array: binding thousands of values one by one costs more
+        // than the look-ups.
+        let ids =
+            serde_json::to_string(recipient_ids).map_err(|e| DispatchError::Store(Box::new(e)))?;
+        Ok(sqlx::query_scalar(
+            "SELECT value FROM json_each(?2)
+             WHERE EXISTS (SELECT 1 FROM accruals a WHERE a.occurrence_id = ?1 AND a.recipient_id = value)",
+        )
+        .bind(occurrence_id)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn finish_accruals(
@@ -710,17 +944,20 @@ impl Store for SqliteStore {
         occurrence_id: i64,
         recipient_ids: &[String],
     ) -> Result<(), DispatchError> {
-        let mut tx = self.pool.begin().await?;
-        for chunk in recipient_ids.chunks(INSERT_CHUNK) {
-            let mut query: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO accruals (occurrence_id, recipient_id) ");
-            query.push_values(chunk, |mut b, id| {
-                b.push_bind(occurrence_id).push_bind(id);
-            });
-            query.push(" ON CONFLICT DO NOTHING");
-            query.build().execute(&mut *tx).await?;
+        let _writing = self.writing.lock().await;
+        if recipient_ids.is_empty() {
+            return Ok(());
         }
-        tx.commit().await?;
+        let ids =
+            serde_json::to_string(recipient_ids).map_err(|e| DispatchError::Store(Box::new(e)))?;
+        sqlx::query(
+            "INSERT INTO accruals (occurrence_id, recipient_id) SELECT ?1, value FROM json_each(?2)
+             WHERE true ON CONFLICT DO NOTHING",
+        )
+        .bind(occurrence_id)
+        .bind(ids)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -730,10 +967,11 @@ impl Store for SqliteStore {
         after_id: i64,
         limit: usize,
     ) -> Result<Vec<(i64, String)>, DispatchError> {
-        // Keyset paging along the queue index: each page costs its own rows only.
+        // Keyset paging along the occurrence index: each page costs the rows it passes.
         let rows = sqlx::query(
-            "SELECT d.id, d.recipient_id FROM deliveries d WHERE d.occurrence_id = ?1 AND d.status = 'sent' AND d.id > ?2
-             AND NOT EXISTS (SELECT 1 FROM accruals a WHERE a.occurrence_id = ?1 AND a.recipient_id = d.recipient_id)
+            "SELECT d.id, m.recipient_id FROM deliveries d JOIN messages m ON m.id = d.id
+             WHERE d.occurrence_id = ?1 AND d.status = 'sent' AND d.id > ?2
+             AND NOT EXISTS (SELECT 1 FROM accruals a WHERE a.occurrence_id = ?1 AND a.recipient_id = m.recipient_id)
              ORDER BY d.id LIMIT ?3",
         )
         .bind(occurrence_id)
