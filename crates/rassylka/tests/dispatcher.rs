@@ -766,3 +766,136 @@ async fn lifecycle_actions_follow_the_state_machine() {
     );
     assert!(w.dispatcher.confirm("m-1").await.is_err());
 }
+
+/// A ledger that refuses while `down` is set and counts every accrual it is asked for.
+#[derive(Default)]
+struct FlakyLedger {
+    down: std::sync::atomic::AtomicBool,
+    asked: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl rassylka::BonusLedger for FlakyLedger {
+    async fn accrue(
+        &self,
+        accrual: &rassylka::Accrual,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err("the loyalty system is down".into());
+        }
+        self.asked.lock().unwrap().push(accrual.key.clone());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_failing_ledger_stops_the_run_and_the_next_run_accrues_each_recipient_once() {
+    // Enough recipients that accruals go to the ledger in several calls beside the sending.
+    let crowd: Vec<Recipient> = (0..10_000)
+        .map(|i| {
+            serde_json::from_value(serde_json::json!({
+                "id": format!("r-{i}"), "first_name": "Анна", "consent": {"advertising": true},
+                "contacts": {"telegram_chat_id": i + 1}
+            }))
+            .unwrap()
+        })
+        .collect();
+    let ledger = Arc::new(FlakyLedger::default());
+    ledger.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let telegram = Arc::new(MemoryChannel::new(ChannelKind::Telegram));
+    let store = Arc::new(SqliteStore::in_memory().await.unwrap());
+    let dispatcher = Rassylka::builder()
+        .recipients(MemorySource::new(crowd))
+        .store_shared(store.clone())
+        .clock(Arc::new(ManualClock::starting_at(at(
+            "2026-11-22T07:00:30Z",
+        ))))
+        .ledger(ledger.clone())
+        .channel(telegram.clone())
+        .concurrency(100)
+        .build()
+        .unwrap();
+    let telegram_only = Mailing::from_json(
+        r#"{"id": "m-1", "class": "advertising",
+            "schedule": {"start": "2026-11-22T10:00", "tz": "Europe/Moscow", "every": "once"},
+            "channels": ["telegram"], "content": {"default": {"dialect": "bonusplus", "text": "[ИМЯ], дарим [БОН2]!"}},
+            "bonus": {"amount": 300}}"#,
+    )
+    .unwrap();
+    dispatcher.save(&telegram_only).await.unwrap();
+    dispatcher.confirm("m-1").await.unwrap();
+    let failed = dispatcher.run_mailing("m-1").await.unwrap_err();
+    assert!(
+        matches!(failed, DispatchError::Ledger(_)),
+        "the ledger's failure is the run's: {failed}"
+    );
+    let occurrence = store.occurrences(Some("m-1")).await.unwrap()[0].clone();
+    let counts = store.counts(occurrence.id).await.unwrap();
+    assert_eq!(counts.sending, 0, "nothing claimed is left stranded");
+    assert!(counts.queued > 0, "the run stopped before sending everyone");
+    assert!(ledger.asked.lock().unwrap().is_empty());
+
+    ledger
+        .down
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    dispatcher.run_mailing("m-1").await.unwrap();
+    let counts = store.counts(occurrence.id).await.unwrap();
+    assert_eq!(counts.sent, 10_000);
+    assert_eq!(telegram.sent().len(), 10_000, "each message went out once");
+    let mut asked = ledger.asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 10_000, "one accrual per recipient");
+    asked.sort();
+    asked.dedup();
+    assert_eq!(asked.len(), 10_000, "and never twice");
+}
+
+#[tokio::test]
+async fn a_journal_of_another_schema_version_is_refused_and_ours_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    store
+        .save_mailing(&rassylka::store::MailingRecord {
+            id: "m-1".into(),
+            json: "{}".into(),
+            state: MailingState::Draft,
+            version: 1,
+            checked_at: None,
+            paused_until: None,
+            reason: None,
+        })
+        .await
+        .unwrap();
+    drop(store);
+    let reopened = SqliteStore::open(&path).await.unwrap();
+    assert!(reopened.mailing("m-1").await.unwrap().is_some());
+    drop(reopened);
+
+    let old = dir.path().join("old.db");
+    let pool = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&old)
+            .create_if_missing(true),
+    )
+    .await
+    .unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE deliveries (id INTEGER PRIMARY KEY, status TEXT); PRAGMA user_version = 1;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let refused = SqliteStore::open(&old).await.unwrap_err();
+    let mut refused_chain = refused.to_string();
+    let mut source = std::error::Error::source(&refused);
+    while let Some(cause) = source {
+        refused_chain.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    let refused = refused_chain;
+    assert!(
+        refused.contains("schema version 1") && refused.contains("reads 2"),
+        "{refused}"
+    );
+}

@@ -131,6 +131,7 @@ impl SqliteStore {
             // memory without letting memory grow with the journal.
             .pragma("cache_size", "-16384")
             .pragma("temp_store", "memory")
+            .page_size(8192)
             // Fewer, larger checkpoints while a big audience is written.
             .pragma("wal_autocheckpoint", "8192");
         SqliteStore::connect(options, 4).await
@@ -375,21 +376,23 @@ async fn claim_in(
     .bind(limit)
     .fetch_one(&mut *conn)
     .await?;
-    let rows: Vec<ClaimedRow> =
-        serde_json::from_str(&batch).map_err(|e| DispatchError::Store(Box::new(e)))?;
-    if rows.is_empty() {
+    if batch == "[]" {
         return Ok(Vec::new());
     }
-    let marked = sqlx::query(sqlx::AssertSqlSafe(format!(
+    // SQLite marks the rows while this thread reads the batch.
+    let mark = sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = ?1 WHERE id IN ({DUE})"
     )))
     .bind(millis(now))
     .bind(occurrence_id)
     .bind(limit)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if marked != u64::try_from(rows.len()).unwrap_or(u64::MAX) {
+    .execute(&mut *conn);
+    let (marked, rows) = tokio::join!(mark, async {
+        serde_json::from_str::<Vec<ClaimedRow>>(&batch)
+            .map_err(|e| DispatchError::Store(Box::new(e)))
+    });
+    let rows = rows?;
+    if marked?.rows_affected() != u64::try_from(rows.len()).unwrap_or(u64::MAX) {
         return Err(DispatchError::Store(
             "the queue changed while a batch was claimed".into(),
         ));
