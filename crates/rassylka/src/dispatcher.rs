@@ -522,12 +522,13 @@ impl Rassylka {
         Ok((matched, totals))
     }
 
-    /// Sends one claimed delivery.
+    /// Sends one claimed delivery. Its texts move into the message: afterwards only its id,
+    /// attempts, channel and recipient are needed.
     async fn send_one(
         &self,
-        delivery: &Delivery,
+        delivery: &mut Delivery,
     ) -> Result<rassylka_channels::Receipt, ChannelError> {
-        let planned = &delivery.planned;
+        let planned = &mut delivery.planned;
         let channel_kind = planned
             .channel
             .ok_or_else(|| ChannelError::rejected("a delivery without a channel"))?;
@@ -537,14 +538,14 @@ impl Rassylka {
         let to = address_of(channel_kind, planned.address.as_deref().unwrap_or_default())
             .map_err(ChannelError::rejected)?;
         let mut message = Message::new(
-            planned.delivery_key.clone(),
-            planned.text.clone().unwrap_or_default(),
+            std::mem::take(&mut planned.delivery_key),
+            planned.text.take().unwrap_or_default(),
         );
-        if let Some(subject) = &planned.subject {
-            message = message.with_subject(subject.clone());
+        if let Some(subject) = planned.subject.take() {
+            message = message.with_subject(subject);
         }
-        if let Some(html) = &planned.html {
-            message = message.with_html(html.clone());
+        if let Some(html) = planned.html.take() {
+            message = message.with_html(html);
         }
         if let Some(image) = &planned.image {
             message = message.with_image(Image::parse(image));
@@ -634,10 +635,10 @@ impl Rassylka {
                 continue;
             }
             let this = self.clone();
-            let sends = futures_util::stream::iter(claimed.into_iter().map(move |d| {
+            let sends = futures_util::stream::iter(claimed.into_iter().map(move |mut d| {
                 let this = this.clone();
                 async move {
-                    let outcome = this.send_one(&d).await;
+                    let outcome = this.send_one(&mut d).await;
                     (d, outcome)
                 }
             }))
@@ -906,13 +907,16 @@ impl Rassylka {
             let sink_store = Arc::clone(store);
             let occurrence_id = occurrence.id;
             let skip = self.inner.skip_malformed;
+            let now = self.now();
             // The whole source is read before anything is sent: without skipping, a malformed
             // line refuses the run, the rows written so far are removed, and the occurrence is
             // frozen again by the next run once the input is fixed.
             let (_, problems) = self
                 .stream_plan(&mut planner, move |batch| {
                     let store = Arc::clone(&sink_store);
-                    Box::pin(async move { store.insert_deliveries(occurrence_id, &batch).await })
+                    Box::pin(
+                        async move { store.insert_deliveries(occurrence_id, batch, now).await },
+                    )
                 })
                 .await?;
             if !problems.is_empty() && !skip {
@@ -932,7 +936,9 @@ impl Rassylka {
             .collect();
         // An occurrence frozen just now has sent nothing: there is nothing to recover.
         if occurrence.state != OccurrenceState::Freezing {
-            report.recovered_unknown += store.recover(occurrence.id, &idempotent).await?;
+            report.recovered_unknown += store
+                .recover(occurrence.id, &idempotent, self.now())
+                .await?;
             self.accrue_pending(mailing, &occurrence).await?;
         }
         let verdict = self.send_occurrence(mailing, &occurrence).await?;
@@ -1125,7 +1131,11 @@ impl Rassylka {
     pub async fn resend_unknown(&self, mailing_id: &str) -> Result<u64, DispatchError> {
         let mut n = 0;
         for occurrence in self.inner.store.occurrences(Some(mailing_id)).await? {
-            let requeued = self.inner.store.requeue_unknown(occurrence.id).await?;
+            let requeued = self
+                .inner
+                .store
+                .requeue_unknown(occurrence.id, self.now())
+                .await?;
             if requeued > 0 && occurrence.state == OccurrenceState::Done {
                 self.inner
                     .store

@@ -726,6 +726,33 @@ async fn after_a_crash_in_priority_mode_an_unknown_delivery_closes_its_group() {
         restarted.store.mailing("m-1").await.unwrap().unwrap().state,
         MailingState::Done
     );
+
+    // The operator resends them; telegram now refuses for good, so the channels recovery
+    // closed behind a's and c's unknown telegram deliveries take over after all.
+    restarted.telegram.fail_always(Some(ErrorClass::Rejected));
+    assert_eq!(restarted.dispatcher.resend_unknown("m-1").await.unwrap(), 3);
+    let report = restarted.dispatcher.run_due().await.unwrap();
+    assert_eq!((report.counts.unknown, report.counts.standby), (0, 0));
+    let to: Vec<String> = restarted
+        .sms
+        .sent()
+        .iter()
+        .map(|m| m.message.delivery_key.clone())
+        .chain(
+            restarted
+                .vk
+                .sent()
+                .iter()
+                .map(|m| m.message.delivery_key.clone()),
+        )
+        .collect();
+    assert_eq!(to.len(), 3, "{to:?}");
+    assert!(
+        to[0].ends_with("/a/sms") || to[1].ends_with("/a/sms"),
+        "{to:?}"
+    );
+    assert!(to.iter().any(|k| k.ends_with("/b/sms")), "{to:?}");
+    assert!(to[2].ends_with("/c/vk"), "{to:?}");
 }
 
 #[tokio::test]

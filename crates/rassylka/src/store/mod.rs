@@ -437,11 +437,12 @@ pub trait Store: Send + Sync {
         &self,
         mailing_id: Option<&str>,
     ) -> Result<Vec<OccurrenceRecord>, DispatchError>;
-    /// Writes deliveries; a key already there is left as it is.
+    /// Writes deliveries at `now`; a key already there is left as it is.
     async fn insert_deliveries(
         &self,
         occurrence_id: i64,
-        deliveries: &[NewDelivery],
+        deliveries: Vec<NewDelivery>,
+        now: DateTime<Utc>,
     ) -> Result<(), DispatchError>;
     /// Marks up to `limit` queued deliveries due at `now` as sending and returns them, in row
     /// order, with what sending needs (keys, address, texts, image, attempts); the result
@@ -472,14 +473,20 @@ pub trait Store: Send + Sync {
         self.claim(occurrence_id, now, limit).await
     }
     /// Deliveries left in `sending` by a dead process: back to the queue on `idempotent`
-    /// channels, `unknown` elsewhere. Returns how many became unknown.
+    /// channels, `unknown` elsewhere, as of `now`. Returns how many became unknown.
     async fn recover(
         &self,
         occurrence_id: i64,
         idempotent: &[ChannelKind],
+        now: DateTime<Utc>,
     ) -> Result<u64, DispatchError>;
-    /// Puts `unknown` deliveries back in the queue, when the operator asks to resend them.
-    async fn requeue_unknown(&self, occurrence_id: i64) -> Result<u64, DispatchError>;
+    /// Puts `unknown` deliveries back in the queue, when the operator asks to resend them,
+    /// with the standby channels that recovery skipped because of them.
+    async fn requeue_unknown(
+        &self,
+        occurrence_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<u64, DispatchError>;
     /// The earliest instant a queued delivery waits for.
     async fn next_due(&self, occurrence_id: i64) -> Result<Option<DateTime<Utc>>, DispatchError>;
     /// Deliveries by status.

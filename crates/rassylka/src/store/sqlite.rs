@@ -1,4 +1,3 @@
-use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -327,8 +326,81 @@ fn delivery_from_row(row: &SqliteRow) -> Result<Delivery, DispatchError> {
     Ok(delivery)
 }
 
+/// Why a standby delivery was closed by recovery; `requeue_unknown` reopens exactly these.
+const BEHIND_UNKNOWN: &str = "not sent: the delivery through a higher-priority channel is unknown";
+
 /// Rows per INSERT: the wider table binds 10 parameters a row, well under SQLite's 32 766.
 const INSERT_CHUNK: usize = 1000;
+
+/// The two statements that write one chunk of deliveries.
+struct InsertChunk {
+    messages: QueryBuilder<Sqlite>,
+    deliveries: QueryBuilder<Sqlite>,
+}
+
+impl InsertChunk {
+    /// Ids run from `first_id` in chunk order. A delivery whose key is journaled already (the
+    /// occurrence frozen again after a crash, or by another dispatcher) keeps its old row:
+    /// its message is not inserted, and so neither is the delivery, which is written only
+    /// where a message with its id now exists.
+    fn build(
+        occurrence_id: i64,
+        first_id: i64,
+        chunk: Vec<NewDelivery>,
+        now: i64,
+    ) -> Result<InsertChunk, DispatchError> {
+        let mut messages: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT INTO messages (id, delivery_key, recipient_id, message) ");
+        let mut deliveries: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO deliveries (id, occurrence_id, channel, group_key, rank, status, not_before, cost, error, updated_at)
+             SELECT * FROM (",
+        );
+        let mut ids = Vec::with_capacity(chunk.len());
+        let mut rest = Vec::with_capacity(chunk.len());
+        for (id, d) in (first_id..).zip(chunk) {
+            let message = serde_json::to_string(&MessageRef::of(&d))
+                .map_err(|e| DispatchError::Store(Box::new(e)))?;
+            ids.push((id, d.delivery_key, d.recipient_id, message));
+            rest.push((
+                id,
+                d.channel,
+                d.group_key,
+                d.rank,
+                d.status,
+                d.not_before,
+                d.cost,
+                d.error,
+            ));
+        }
+        messages.push_values(ids, |mut b, (id, key, recipient, message)| {
+            b.push_bind(id)
+                .push_bind(key)
+                .push_bind(recipient)
+                .push_bind(message);
+        });
+        messages.push(" ON CONFLICT (delivery_key) DO NOTHING");
+        deliveries.push_values(
+            rest,
+            |mut b, (id, channel, group_key, rank, status, not_before, cost, error)| {
+                b.push_bind(id)
+                    .push_bind(occurrence_id)
+                    .push_bind(channel.map(ChannelKind::as_str))
+                    .push_bind(group_key)
+                    .push_bind(i64::from(rank))
+                    .push_bind(status.as_str())
+                    .push_bind(not_before.map_or(0, millis))
+                    .push_bind(cost.map(|c| c.to_string()))
+                    .push_bind(error)
+                    .push_bind(now);
+            },
+        );
+        deliveries.push(") v WHERE EXISTS (SELECT 1 FROM messages m WHERE m.id = v.column1)");
+        Ok(InsertChunk {
+            messages,
+            deliveries,
+        })
+    }
+}
 
 /// A claimed delivery as the claim query encodes it: id, attempts, channel, group key, rank,
 /// delivery key, recipient, message.
@@ -675,75 +747,44 @@ impl Store for SqliteStore {
     async fn insert_deliveries(
         &self,
         occurrence_id: i64,
-        deliveries: &[NewDelivery],
+        deliveries: Vec<NewDelivery>,
+        now: DateTime<Utc>,
     ) -> Result<(), DispatchError> {
         let _writing = self.writing.lock().await;
-        let now = millis(Utc::now());
         // Ids are given here, so that a delivery and its message share one: the write lock is
         // taken first, so no other writer can take the same ids meanwhile.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut next_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM messages")
+        let first_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM messages")
             .fetch_one(&mut *tx)
             .await?;
-        for chunk in deliveries.chunks(INSERT_CHUNK) {
-            let first_id = next_id;
-            next_id += i64::try_from(chunk.len()).unwrap_or(i64::MAX);
-            let messages = chunk
-                .iter()
-                .map(|d| serde_json::to_string(&MessageRef::of(d)))
-                .collect::<Result<Vec<String>, _>>()
-                .map_err(|e| DispatchError::Store(Box::new(e)))?;
-            let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO messages (id, delivery_key, recipient_id, message) ",
-            );
-            let mut id = first_id;
-            query.push_values(chunk.iter().zip(messages), |mut b, (d, message)| {
-                b.push_bind(id)
-                    .push_bind(&d.delivery_key)
-                    .push_bind(&d.recipient_id)
-                    .push_bind(message);
-                id += 1;
-            });
-            // A key already journaled (the occurrence frozen again after a crash, or by
-            // another dispatcher) keeps its row; only the new ones get a delivery.
-            query.push(" ON CONFLICT (delivery_key) DO NOTHING");
-            let inserted = query.build().execute(&mut *tx).await?.rows_affected();
-            let rows: Vec<(i64, &NewDelivery)> =
-                if inserted == u64::try_from(chunk.len()).unwrap_or(u64::MAX) {
-                    (first_id..).zip(chunk).collect()
-                } else {
-                    let present: HashSet<i64> =
-                        sqlx::query_scalar("SELECT id FROM messages WHERE id BETWEEN ? AND ?")
-                            .bind(first_id)
-                            .bind(next_id - 1)
-                            .fetch_all(&mut *tx)
-                            .await?
-                            .into_iter()
-                            .collect();
-                    (first_id..)
-                        .zip(chunk)
-                        .filter(|(id, _)| present.contains(id))
-                        .collect()
-                };
-            if rows.is_empty() {
-                continue;
+        let mut chunks = Vec::new();
+        let mut rest = deliveries.into_iter();
+        loop {
+            let chunk: Vec<NewDelivery> = rest.by_ref().take(INSERT_CHUNK).collect();
+            if chunk.is_empty() {
+                break;
             }
-            let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO deliveries (id, occurrence_id, channel, group_key, rank, status, not_before, cost, error, updated_at) ",
+            chunks.push(chunk);
+        }
+        let mut next_id = first_id;
+        let mut pending = chunks.into_iter().map(|chunk| {
+            let first = next_id;
+            next_id += i64::try_from(chunk.len()).unwrap_or(i64::MAX);
+            InsertChunk::build(occurrence_id, first, chunk, millis(now))
+        });
+        let mut current = pending.next().transpose()?;
+        while let Some(mut chunk) = current {
+            // The next chunk's statements are built while SQLite runs this one's.
+            let (done, next) = tokio::join!(
+                async {
+                    chunk.messages.build().execute(&mut *tx).await?;
+                    chunk.deliveries.build().execute(&mut *tx).await?;
+                    Ok::<_, DispatchError>(())
+                },
+                async { pending.next().transpose() }
             );
-            query.push_values(rows, |mut b, (id, d)| {
-                b.push_bind(id)
-                    .push_bind(occurrence_id)
-                    .push_bind(d.channel.map(ChannelKind::as_str))
-                    .push_bind(&d.group_key)
-                    .push_bind(i64::from(d.rank))
-                    .push_bind(d.status.as_str())
-                    .push_bind(d.not_before.map_or(0, millis))
-                    .push_bind(d.cost.map(|c| c.to_string()))
-                    .push_bind(&d.error)
-                    .push_bind(now);
-            });
-            query.build().execute(&mut *tx).await?;
+            done?;
+            current = next?;
         }
         tx.commit().await?;
         Ok(())
@@ -796,9 +837,10 @@ impl Store for SqliteStore {
         &self,
         occurrence_id: i64,
         idempotent: &[ChannelKind],
+        now: DateTime<Utc>,
     ) -> Result<u64, DispatchError> {
         let _writing = self.writing.lock().await;
-        let now = millis(Utc::now());
+        let now = millis(now);
         let mut tx = self.pool.begin().await?;
         for channel in idempotent {
             sqlx::query("UPDATE deliveries SET status = 'queued', updated_at = ? WHERE occurrence_id = ? AND status = 'sending' AND channel = ?")
@@ -820,26 +862,47 @@ impl Store for SqliteStore {
         // A priority group whose delivery is unknown may have reached the recipient: its
         // lower-priority channels must not go out, nor keep the occurrence open.
         sqlx::query(
-            "UPDATE deliveries SET status = 'skipped', error = 'not sent: the delivery through a higher-priority channel is unknown',
-             updated_at = ?1 WHERE occurrence_id = ?2 AND status = 'standby'
+            "UPDATE deliveries SET status = 'skipped', error = ?3, updated_at = ?1 WHERE occurrence_id = ?2 AND status = 'standby'
              AND group_key IN (SELECT group_key FROM deliveries WHERE occurrence_id = ?2 AND status = 'unknown')",
         )
         .bind(now)
         .bind(occurrence_id)
+        .bind(BEHIND_UNKNOWN)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(unknown)
     }
 
-    async fn requeue_unknown(&self, occurrence_id: i64) -> Result<u64, DispatchError> {
+    async fn requeue_unknown(
+        &self,
+        occurrence_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<u64, DispatchError> {
         let _writing = self.writing.lock().await;
-        Ok(sqlx::query("UPDATE deliveries SET status = 'queued', updated_at = ? WHERE occurrence_id = ? AND status = 'unknown'")
-            .bind(millis(Utc::now()))
-            .bind(occurrence_id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
+        let mut tx = self.pool.begin().await?;
+        // The standby channels recovery closed stand by again: if the resend fails for good,
+        // the next channel takes over as it would have.
+        sqlx::query(
+            "UPDATE deliveries SET status = 'standby', error = NULL, updated_at = ?1
+             WHERE occurrence_id = ?2 AND status = 'skipped' AND error = ?3
+             AND group_key IN (SELECT group_key FROM deliveries WHERE occurrence_id = ?2 AND status = 'unknown')",
+        )
+        .bind(millis(now))
+        .bind(occurrence_id)
+        .bind(BEHIND_UNKNOWN)
+        .execute(&mut *tx)
+        .await?;
+        let requeued = sqlx::query(
+            "UPDATE deliveries SET status = 'queued', error = NULL, updated_at = ? WHERE occurrence_id = ? AND status = 'unknown'",
+        )
+        .bind(millis(now))
+        .bind(occurrence_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(requeued)
     }
 
     async fn next_due(&self, occurrence_id: i64) -> Result<Option<DateTime<Utc>>, DispatchError> {
