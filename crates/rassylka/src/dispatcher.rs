@@ -596,17 +596,17 @@ impl Rassylka {
         // leaves them to `accrue_pending`.
         let mut owed: Vec<String> = Vec::new();
         let mut accruals = Accruals::new(self, mailing, occurrence);
+        // When the mailing was last seen queued.
+        let mut checked: Option<std::time::Instant> = None;
         let verdict = loop {
-            // The operator may pause or cancel while a big occurrence is being sent.
-            if self.record(&mailing.id).await?.state != MailingState::Queued {
-                if let Some(claimed) = next.take() {
-                    let back: Vec<DeliveryResult> = claimed
-                        .iter()
-                        .map(|d| DeliveryResult::Requeue { id: d.id })
-                        .collect();
-                    store.record(occurrence.id, &back, self.now()).await?;
+            // The operator may pause or cancel while a big occurrence is being sent; the
+            // state is read every so often rather than for every batch.
+            if checked.is_none_or(|at| at.elapsed() >= STATE_CHECK) {
+                if self.record(&mailing.id).await?.state != MailingState::Queued {
+                    self.requeue(occurrence.id, next.take()).await?;
+                    break Verdict::Continue;
                 }
-                break Verdict::Continue;
+                checked = Some(std::time::Instant::now());
             }
             // A failed accrual stops the run before more is claimed.
             if let Err(e) = accruals.check() {
@@ -1175,6 +1175,9 @@ const CATCH_UP_LIMIT: usize = 31;
 
 /// Recipients whose bonuses go to the ledger in one call (several send batches).
 const ACCRUAL_BATCH: usize = 4096;
+
+/// How often a send loop reads the mailing's state to notice a pause or a cancel.
+const STATE_CHECK: Duration = Duration::from_millis(100);
 
 /// Bonus accruals of one occurrence, one call to the ledger at a time running beside the
 /// send loop.

@@ -165,6 +165,29 @@ async fn preview_equals_what_the_run_sends_in_both_modes() {
         assert!(rows.contains(&("d".into(), None, DeliveryStatus::Skipped)));
         assert!(rows.contains(&("e".into(), None, DeliveryStatus::Skipped)));
         assert!(rows.contains(&("f".into(), None, DeliveryStatus::Skipped)));
+        if mode == "priority" {
+            // The channels standing by behind a sent delivery are closed with the reason.
+            let occurrence = w.store.occurrences(Some("m-1")).await.unwrap().remove(0);
+            let closed: Vec<(String, Option<ChannelKind>, Option<String>)> = w
+                .store
+                .deliveries(occurrence.id, 0, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|d| {
+                    d.planned.status == DeliveryStatus::Skipped && d.planned.channel.is_some()
+                })
+                .map(|d| (d.planned.recipient_id, d.planned.channel, d.planned.error))
+                .collect();
+            let through = Some("delivered through telegram".to_owned());
+            assert_eq!(
+                closed,
+                [
+                    ("a".into(), Some(ChannelKind::Sms), through.clone()),
+                    ("c".into(), Some(ChannelKind::Vk), through)
+                ]
+            );
+        }
         // Running again sends nothing more.
         w.dispatcher.run_due().await.unwrap();
         assert_eq!(w.telegram.sent().len() as u64, sent(ChannelKind::Telegram));

@@ -530,15 +530,6 @@ async fn record_in(
             _ => None,
         })
         .collect();
-    // Standby rows exist only in priority mode with several channels: the group look-up
-    // below is skipped for every other occurrence.
-    let standby: bool = !sent.is_empty()
-        && sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = ? AND status = 'standby')",
-        )
-        .bind(occurrence_id)
-        .fetch_one(&mut *conn)
-        .await?;
     for chunk in sent.chunks(INSERT_CHUNK) {
         // One JSON value for the chunk: cheaper than three bound values a row.
         let rows = serde_json::to_string(chunk).map_err(|e| DispatchError::Store(Box::new(e)))?;
@@ -547,32 +538,26 @@ async fn record_in(
              error = NULL, error_class = NULL, updated_at = ?2, sent_at = ?2
              FROM json_each(?1) v WHERE deliveries.id = v.value ->> 0",
         )
-        .bind(rows)
+        .bind(&rows)
         .bind(now)
         .execute(&mut *conn)
         .await?;
-        if !standby {
-            continue;
-        }
-        // The other channels of a priority group are not needed any more.
-        // `sent` is this chunk's rows, found by id: looking the sending channel up among
-        // them keeps the statement linear in the chunk, whatever the occurrence's size.
-        let mut skip: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "WITH sent AS (SELECT group_key, channel FROM deliveries WHERE id IN (",
-        );
-        let mut ids = skip.separated(", ");
-        for (id, _, _) in chunk {
-            ids.push_bind(*id);
-        }
-        skip.push(")) UPDATE deliveries SET status = 'skipped', updated_at = ");
-        skip.push_bind(now);
-        skip.push(
-            ", error = 'delivered through ' || (SELECT sent.channel FROM sent WHERE sent.group_key = deliveries.group_key LIMIT 1)
-             WHERE occurrence_id = ",
-        );
-        skip.push_bind(occurrence_id);
-        skip.push(" AND status = 'standby' AND group_key IN (SELECT group_key FROM sent)");
-        skip.build().execute(&mut *conn).await?;
+        // The other channels of a priority group are not needed any more. Standby rows exist
+        // only in priority mode with several channels: the first condition, which does not
+        // depend on the row, ends the statement at once for every other occurrence.
+        sqlx::query(
+            "UPDATE deliveries SET status = 'skipped', updated_at = ?2,
+             error = 'delivered through ' || (SELECT s.channel FROM json_each(?1) v JOIN deliveries s ON s.id = v.value ->> 0
+                                               WHERE s.group_key = deliveries.group_key LIMIT 1)
+             WHERE EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = ?3 AND status = 'standby')
+             AND occurrence_id = ?3 AND status = 'standby'
+             AND group_key IN (SELECT s.group_key FROM json_each(?1) v JOIN deliveries s ON s.id = v.value ->> 0)",
+        )
+        .bind(&rows)
+        .bind(now)
+        .bind(occurrence_id)
+        .execute(&mut *conn)
+        .await?;
     }
     for result in results {
         match result {
