@@ -901,18 +901,24 @@ impl Store for SqliteStore {
     }
 
     async fn counts(&self, occurrence_id: i64) -> Result<StatusCounts, DispatchError> {
-        let rows = sqlx::query(
-            "SELECT status, COUNT(*) AS n FROM deliveries WHERE occurrence_id = ? GROUP BY status",
-        )
+        // One pass with a sum per status: GROUP BY would sort every row of the occurrence
+        // first, in memory as large as the occurrence.
+        let sums: Vec<String> = DeliveryStatus::ALL
+            .iter()
+            .map(|s| format!("COALESCE(SUM(status = '{}'), 0)", s.as_str()))
+            .collect();
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM deliveries WHERE occurrence_id = ?",
+            sums.join(", ")
+        )))
         .bind(occurrence_id)
-        .fetch_all(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
         let mut counts = StatusCounts::default();
-        for row in rows {
-            let status = DeliveryStatus::from_str(row.try_get("status")?)?;
+        for (i, status) in DeliveryStatus::ALL.iter().enumerate() {
             counts.add(
-                status,
-                u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or_default(),
+                *status,
+                u64::try_from(row.try_get::<i64, _>(i)?).unwrap_or_default(),
             );
         }
         Ok(counts)
