@@ -60,6 +60,8 @@ pub struct RunReport {
     pub counts: StatusCounts,
     /// Deliveries found in `sending` after a crash and marked unknown.
     pub recovered_unknown: u64,
+    /// Deliveries skipped because the source listed their recipient again.
+    pub listed_again: u64,
     /// The earliest instant a queued delivery waits for (send window, retry, quota pause).
     pub next_due: Option<DateTime<Utc>>,
     /// Mailings [`Dispatcher::run_due`] could not run, with why (invalid input, a stopped
@@ -904,28 +906,27 @@ impl Rassylka {
                 &self.inner.tariffs,
                 self.unreachable_set().await?,
             )?;
-            let sink_store = Arc::clone(store);
-            let occurrence_id = occurrence.id;
-            let skip = self.inner.skip_malformed;
-            let now = self.now();
-            // The whole source is read before anything is sent: without skipping, a malformed
-            // line refuses the run, the rows written so far are removed, and the occurrence is
-            // frozen again by the next run once the input is fixed.
-            let (_, problems) = self
-                .stream_plan(&mut planner, move |batch| {
-                    let store = Arc::clone(&sink_store);
-                    Box::pin(
-                        async move { store.insert_deliveries(occurrence_id, batch, now).await },
-                    )
-                })
-                .await?;
-            if !problems.is_empty() && !skip {
-                store.reset_occurrence(occurrence.id).await?;
-                return Err(DispatchError::MalformedRecipients(problems));
+            // Another dispatcher may have frozen it meanwhile: then only sending is left.
+            if let Some(freeze) = store.begin_freeze(occurrence.id, self.now()).await? {
+                let freeze = Arc::new(tokio::sync::Mutex::new(freeze));
+                let sink = Arc::clone(&freeze);
+                // The whole source is read before anything is sent: without skipping, a
+                // malformed line refuses the run and nothing written stays; the occurrence is
+                // frozen again by the next run once the input is fixed.
+                let (_, problems) = self
+                    .stream_plan(&mut planner, move |batch| {
+                        let freeze = Arc::clone(&sink);
+                        Box::pin(async move { freeze.lock().await.write(batch).await })
+                    })
+                    .await?;
+                if !problems.is_empty() && !self.inner.skip_malformed {
+                    return Err(DispatchError::MalformedRecipients(problems));
+                }
+                let freeze = Arc::try_unwrap(freeze)
+                    .map_err(|_| DispatchError::Store("a freeze write is still running".into()))?
+                    .into_inner();
+                report.listed_again += freeze.commit().await?;
             }
-            store
-                .set_occurrence_state(occurrence.id, OccurrenceState::Frozen)
-                .await?;
         }
         let idempotent: Vec<ChannelKind> = self
             .inner

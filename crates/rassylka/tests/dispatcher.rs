@@ -945,7 +945,59 @@ async fn a_journal_of_another_schema_version_is_refused_and_ours_reopens() {
     }
     let refused = refused_chain;
     assert!(
-        refused.contains("schema version 1") && refused.contains("reads 2"),
+        refused.contains("schema version 1") && refused.contains("reads 3"),
         "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn a_recipient_listed_twice_is_sent_once_and_the_second_entry_journaled() {
+    let mut twice = people();
+    let mut again = twice[1].clone();
+    again.first_name = Some("Борис второй".into());
+    twice.push(again);
+    let sms = Arc::new(MemoryChannel::new(ChannelKind::Sms));
+    let store = Arc::new(SqliteStore::in_memory().await.unwrap());
+    let dispatcher = Rassylka::builder()
+        .recipients(MemorySource::new(twice))
+        .store_shared(store.clone())
+        .clock(Arc::new(ManualClock::starting_at(at(
+            "2026-11-22T07:00:30Z",
+        ))))
+        .ledger(Arc::new(MemoryLedger::default()))
+        .channel(sms.clone())
+        .build()
+        .unwrap();
+    let sms_only = Mailing::from_json(
+        r#"{"id": "m-1", "class": "advertising",
+            "schedule": {"start": "2026-11-22T10:00", "tz": "Europe/Moscow", "every": "once"},
+            "channels": ["sms"], "content": {"default": {"dialect": "bonusplus", "text": "[ИМЯ], привет!"}}}"#,
+    )
+    .unwrap();
+    dispatcher.save(&sms_only).await.unwrap();
+    dispatcher.confirm("m-1").await.unwrap();
+    let report = dispatcher.run_due().await.unwrap();
+    assert_eq!(report.listed_again, 1);
+    let texts: Vec<String> = sms.sent().iter().map(|m| m.message.text.clone()).collect();
+    assert_eq!(
+        texts,
+        ["Анна, привет!", "Борис, привет!"],
+        "b once, as first listed"
+    );
+    let occurrence = store.occurrences(Some("m-1")).await.unwrap().remove(0);
+    let journal = store.deliveries(occurrence.id, 0, 100).await.unwrap();
+    let b: Vec<_> = journal
+        .iter()
+        .filter(|d| d.planned.recipient_id == "b")
+        .map(|d| (d.planned.status, d.planned.error.clone()))
+        .collect();
+    assert_eq!(b.len(), 2);
+    assert_eq!(b[0].0, DeliveryStatus::Sent);
+    assert_eq!(b[1].0, DeliveryStatus::Skipped);
+    assert!(
+        b[1].1
+            .as_deref()
+            .unwrap()
+            .contains("lists this recipient again")
     );
 }

@@ -403,13 +403,24 @@ impl StatusCounts {
     }
 }
 
+/// The audience of one occurrence being written: see [`Store::begin_freeze`].
+#[async_trait]
+pub trait Freeze: Send {
+    /// Writes deliveries, in the order they are to be sent.
+    async fn write(&mut self, deliveries: Vec<NewDelivery>) -> Result<(), DispatchError>;
+    /// Makes the audience visible and the occurrence `frozen`, all at once. A delivery key
+    /// written twice (the source lists a recipient twice) keeps its first delivery; the
+    /// later ones are journaled as skipped, and their number returned.
+    async fn commit(self: Box<Self>) -> Result<u64, DispatchError>;
+}
+
 /// The journal's storage.
 ///
 /// Designed for several workers: [`Store::claim`] hands each queued delivery to one caller
 /// (SQLite serialises writers; a PostgreSQL implementation claims with `FOR UPDATE SKIP
-/// LOCKED`), occurrence keys and delivery keys are unique, and [`Store::recover`] turns the
-/// deliveries a dead worker left in `sending` into `unknown` (or back to the queue on
-/// channels that take an idempotency key).
+/// LOCKED`), occurrence keys are unique, an audience is frozen once and all at once, and
+/// [`Store::recover`] turns the deliveries a dead worker left in `sending` into `unknown` (or
+/// back to the queue on channels that take an idempotency key).
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Inserts or replaces a mailing.
@@ -429,21 +440,20 @@ pub trait Store: Send + Sync {
         id: i64,
         state: OccurrenceState,
     ) -> Result<(), DispatchError>;
-    /// Removes an occurrence's deliveries and leaves it to be frozen again (a run refused
-    /// before sending anything: the occurrence itself still has to happen).
-    async fn reset_occurrence(&self, id: i64) -> Result<(), DispatchError>;
     /// Occurrences of a mailing (all mailings with `None`), oldest first.
     async fn occurrences(
         &self,
         mailing_id: Option<&str>,
     ) -> Result<Vec<OccurrenceRecord>, DispatchError>;
-    /// Writes deliveries at `now`; a key already there is left as it is.
-    async fn insert_deliveries(
+    /// Starts writing the audience of an occurrence that is still `freezing`, at `now`;
+    /// `None` when it is not (another dispatcher froze it meanwhile). Nothing written is
+    /// visible until [`Freeze::commit`]; dropping the freeze undoes it all, so a run refused
+    /// half-way (or killed) leaves the occurrence to be frozen again from the start.
+    async fn begin_freeze(
         &self,
         occurrence_id: i64,
-        deliveries: Vec<NewDelivery>,
         now: DateTime<Utc>,
-    ) -> Result<(), DispatchError>;
+    ) -> Result<Option<Box<dyn Freeze>>, DispatchError>;
     /// Marks up to `limit` queued deliveries due at `now` as sending and returns them, in row
     /// order, with what sending needs (keys, address, texts, image, attempts); the result
     /// columns (provider id, errors, times) are left empty.

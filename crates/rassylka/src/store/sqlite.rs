@@ -13,14 +13,14 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 use super::{
-    Delivery, DeliveryResult, DeliveryStatus, MailingRecord, MailingState, NewDelivery,
+    Delivery, DeliveryResult, DeliveryStatus, Freeze, MailingRecord, MailingState, NewDelivery,
     NewOccurrence, OccurrenceRecord, OccurrenceStart, OccurrenceState, StatusCounts, Store,
 };
 use crate::DispatchError;
 
 /// Bumped whenever the tables change: a file written by another layout is refused rather
 /// than misread.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 // The journal is split in two. `deliveries` holds what changes as a delivery is sent (status,
 // attempts, results) and stays narrow, because every delivery is rewritten twice (claimed,
@@ -68,7 +68,7 @@ CREATE INDEX IF NOT EXISTS deliveries_queue ON deliveries (occurrence_id, not_be
 CREATE INDEX IF NOT EXISTS deliveries_standby ON deliveries (occurrence_id, group_key, rank) WHERE status = 'standby';
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY,
-    delivery_key TEXT NOT NULL UNIQUE,
+    delivery_key TEXT NOT NULL,
     recipient_id TEXT NOT NULL,
     -- A JSON object: address, booking_id, units, subject, text, html, image (absent when
     -- empty). One value keeps writing and claiming a delivery cheap; json_extract reads it.
@@ -129,7 +129,6 @@ impl SqliteStore {
             // 16 MB of page cache per connection keeps the queue index and recent rows in
             // memory without letting memory grow with the journal.
             .pragma("cache_size", "-16384")
-            .pragma("temp_store", "memory")
             .page_size(8192)
             // Fewer, larger checkpoints while a big audience is written.
             .pragma("wal_autocheckpoint", "8192");
@@ -332,6 +331,99 @@ const BEHIND_UNKNOWN: &str = "not sent: the delivery through a higher-priority c
 /// Rows per INSERT: the wider table binds 10 parameters a row, well under SQLite's 32 766.
 const INSERT_CHUNK: usize = 1000;
 
+/// An occurrence's audience being written: one transaction holding the write lock.
+struct SqliteFreeze {
+    tx: sqlx::Transaction<'static, Sqlite>,
+    _writing: tokio::sync::OwnedMutexGuard<()>,
+    occurrence_id: i64,
+    first_id: i64,
+    next_id: i64,
+    now: i64,
+}
+
+#[async_trait]
+impl Freeze for SqliteFreeze {
+    async fn write(&mut self, deliveries: Vec<NewDelivery>) -> Result<(), DispatchError> {
+        let mut chunks = Vec::new();
+        let mut rest = deliveries.into_iter();
+        loop {
+            let chunk: Vec<NewDelivery> = rest.by_ref().take(INSERT_CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            chunks.push(chunk);
+        }
+        let (occurrence_id, now) = (self.occurrence_id, self.now);
+        let mut next_id = self.next_id;
+        let mut pending = chunks.into_iter().map(|chunk| {
+            let first = next_id;
+            next_id += i64::try_from(chunk.len()).unwrap_or(i64::MAX);
+            InsertChunk::build(occurrence_id, first, chunk, now)
+        });
+        let tx = &mut self.tx;
+        let mut current = pending.next().transpose()?;
+        while let Some(mut chunk) = current {
+            // The next chunk's statements are built while SQLite runs this one's.
+            let (done, next) = tokio::join!(
+                async {
+                    chunk.messages.build().execute(&mut **tx).await?;
+                    chunk.deliveries.build().execute(&mut **tx).await?;
+                    Ok::<_, DispatchError>(())
+                },
+                async { pending.next().transpose() }
+            );
+            done?;
+            current = next?;
+        }
+        drop(pending);
+        self.next_id = next_id;
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<u64, DispatchError> {
+        // Keys are checked once, by sorting this occurrence's on what follows the occurrence
+        // key they all share: a unique index would be updated at random places for every
+        // delivery when recipient ids do not come in order, which costs far more.
+        let occurrence_key: String = sqlx::query_scalar("SELECT key FROM occurrences WHERE id = ?")
+            .bind(self.occurrence_id)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let again: String = sqlx::query_scalar(
+            "SELECT json_group_array(id) FROM (
+                 SELECT id, row_number() OVER (PARTITION BY substr(delivery_key, length(?3) + 1) ORDER BY id) AS nth
+                 FROM messages WHERE id BETWEEN ?1 AND ?2)
+             WHERE nth > 1",
+        )
+        .bind(self.first_id)
+        .bind(self.next_id - 1)
+        .bind(occurrence_key)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let duplicates = if again == "[]" {
+            0
+        } else {
+            sqlx::query(
+                "UPDATE deliveries SET status = 'skipped', error = ?2 WHERE id IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(again)
+            .bind(LISTED_AGAIN)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected()
+        };
+        sqlx::query("UPDATE occurrences SET state = 'frozen' WHERE id = ?")
+            .bind(self.occurrence_id)
+            .execute(&mut *self.tx)
+            .await?;
+        self.tx.commit().await?;
+        Ok(duplicates)
+    }
+}
+
+/// Why a delivery whose key was frozen twice in one occurrence is skipped.
+const LISTED_AGAIN: &str =
+    "the source lists this recipient again: the delivery for its first entry is kept";
+
 /// The two statements that write one chunk of deliveries.
 struct InsertChunk {
     messages: QueryBuilder<Sqlite>,
@@ -339,10 +431,7 @@ struct InsertChunk {
 }
 
 impl InsertChunk {
-    /// Ids run from `first_id` in chunk order. A delivery whose key is journaled already (the
-    /// occurrence frozen again after a crash, or by another dispatcher) keeps its old row:
-    /// its message is not inserted, and so neither is the delivery, which is written only
-    /// where a message with its id now exists.
+    /// Ids run from `first_id` in chunk order.
     fn build(
         occurrence_id: i64,
         first_id: i64,
@@ -352,8 +441,7 @@ impl InsertChunk {
         let mut messages: QueryBuilder<Sqlite> =
             QueryBuilder::new("INSERT INTO messages (id, delivery_key, recipient_id, message) ");
         let mut deliveries: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO deliveries (id, occurrence_id, channel, group_key, rank, status, not_before, cost, error, updated_at)
-             SELECT * FROM (",
+            "INSERT INTO deliveries (id, occurrence_id, channel, group_key, rank, status, not_before, cost, error, updated_at) ",
         );
         let mut ids = Vec::with_capacity(chunk.len());
         let mut rest = Vec::with_capacity(chunk.len());
@@ -378,7 +466,6 @@ impl InsertChunk {
                 .push_bind(recipient)
                 .push_bind(message);
         });
-        messages.push(" ON CONFLICT (delivery_key) DO NOTHING");
         deliveries.push_values(
             rest,
             |mut b, (id, channel, group_key, rank, status, not_before, cost, error)| {
@@ -394,7 +481,6 @@ impl InsertChunk {
                     .push_bind(now);
             },
         );
-        deliveries.push(") v WHERE EXISTS (SELECT 1 FROM messages m WHERE m.id = v.column1)");
         Ok(InsertChunk {
             messages,
             deliveries,
@@ -693,27 +779,6 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn reset_occurrence(&self, id: i64) -> Result<(), DispatchError> {
-        let _writing = self.writing.lock().await;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "DELETE FROM messages WHERE id IN (SELECT id FROM deliveries WHERE occurrence_id = ?)",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM deliveries WHERE occurrence_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE occurrences SET state = 'freezing' WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     async fn occurrences(
         &self,
         mailing_id: Option<&str>,
@@ -729,50 +794,34 @@ impl Store for SqliteStore {
         .collect()
     }
 
-    async fn insert_deliveries(
+    async fn begin_freeze(
         &self,
         occurrence_id: i64,
-        deliveries: Vec<NewDelivery>,
         now: DateTime<Utc>,
-    ) -> Result<(), DispatchError> {
-        let _writing = self.writing.lock().await;
-        // Ids are given here, so that a delivery and its message share one: the write lock is
-        // taken first, so no other writer can take the same ids meanwhile.
+    ) -> Result<Option<Box<dyn Freeze>>, DispatchError> {
+        let writing = Arc::clone(&self.writing).lock_owned().await;
+        // The write lock is held from here to the commit: ids are given here, so that a
+        // delivery and its message share one, and no other writer can take them meanwhile.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM occurrences WHERE id = ?")
+                .bind(occurrence_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if state.as_deref() != Some(OccurrenceState::Freezing.as_str()) {
+            return Ok(None);
+        }
         let first_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM messages")
             .fetch_one(&mut *tx)
             .await?;
-        let mut chunks = Vec::new();
-        let mut rest = deliveries.into_iter();
-        loop {
-            let chunk: Vec<NewDelivery> = rest.by_ref().take(INSERT_CHUNK).collect();
-            if chunk.is_empty() {
-                break;
-            }
-            chunks.push(chunk);
-        }
-        let mut next_id = first_id;
-        let mut pending = chunks.into_iter().map(|chunk| {
-            let first = next_id;
-            next_id += i64::try_from(chunk.len()).unwrap_or(i64::MAX);
-            InsertChunk::build(occurrence_id, first, chunk, millis(now))
-        });
-        let mut current = pending.next().transpose()?;
-        while let Some(mut chunk) = current {
-            // The next chunk's statements are built while SQLite runs this one's.
-            let (done, next) = tokio::join!(
-                async {
-                    chunk.messages.build().execute(&mut *tx).await?;
-                    chunk.deliveries.build().execute(&mut *tx).await?;
-                    Ok::<_, DispatchError>(())
-                },
-                async { pending.next().transpose() }
-            );
-            done?;
-            current = next?;
-        }
-        tx.commit().await?;
-        Ok(())
+        Ok(Some(Box::new(SqliteFreeze {
+            tx,
+            _writing: writing,
+            occurrence_id,
+            first_id,
+            next_id: first_id,
+            now: millis(now),
+        })))
     }
 
     async fn claim(
