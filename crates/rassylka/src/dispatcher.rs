@@ -925,7 +925,7 @@ impl Rassylka {
                 let freeze = Arc::try_unwrap(freeze)
                     .map_err(|_| DispatchError::Store("a freeze write is still running".into()))?
                     .into_inner();
-                report.listed_again += freeze.commit().await?;
+                report.listed_again += freeze.commit(planner.keys_unique()).await?;
             }
         }
         let idempotent: Vec<ChannelKind> = self

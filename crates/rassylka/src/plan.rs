@@ -38,6 +38,12 @@ pub(crate) struct Planner<'m> {
     tariffs: BTreeMap<ChannelKind, Decimal>,
     window: Option<SendWindow>,
     bookings: Vec<BookingMatch>,
+    /// The last recipient id seen, while ids have come in ascending order.
+    last_id: Option<String>,
+    /// No delivery key can have been planned twice so far: recipient ids came in ascending
+    /// order (shorter first, then by text, so `9` comes before `10`) and no recipient
+    /// produced the same key twice.
+    keys_unique: bool,
 }
 
 /// What the plan did with one recipient.
@@ -122,6 +128,8 @@ impl<'m> Planner<'m> {
             tariffs: tariffs.clone(),
             window: mailing.send_window,
             bookings: Vec::new(),
+            last_id: None,
+            keys_unique: true,
         })
     }
 
@@ -155,7 +163,9 @@ impl<'m> Planner<'m> {
     }
 
     /// A line of the recipients that could not be read, journaled as skipped.
-    pub(crate) fn unreadable(&self, place: &str, error: &str) -> NewDelivery {
+    pub(crate) fn unreadable(&mut self, place: &str, error: &str) -> NewDelivery {
+        // Its key is made from the line, not from an id in order.
+        self.keys_unique = false;
         let id = place.replace(' ', ":");
         self.skipped(
             &id,
@@ -166,11 +176,30 @@ impl<'m> Planner<'m> {
         )
     }
 
+    /// Whether every delivery key planned so far is known to be unique, so the journal need
+    /// not look for repeats.
+    pub(crate) fn keys_unique(&self) -> bool {
+        self.keys_unique
+    }
+
     /// Appends the deliveries for `r` to `out`.
     pub(crate) fn plan(&mut self, r: &Recipient, out: &mut Vec<NewDelivery>) -> Planned {
+        if self.keys_unique {
+            let ascending = self
+                .last_id
+                .as_ref()
+                .is_none_or(|last| (last.len(), last.as_bytes()) < (r.id.len(), r.id.as_bytes()));
+            if ascending {
+                self.last_id = Some(r.id.clone());
+            } else {
+                self.keys_unique = false;
+                self.last_id = None;
+            }
+        }
         let mut bookings = std::mem::take(&mut self.bookings);
         bookings.clear();
         let outcome = self.segment.evaluate(r, &mut bookings);
+        let first = out.len();
         let planned = match outcome {
             Outcome::NoMatch => Planned::NotMatched,
             _ => {
@@ -178,6 +207,18 @@ impl<'m> Planner<'m> {
                 Planned::Matched
             }
         };
+        // Two bookings with one id give one key twice.
+        let mine = &out[first..];
+        if self.keys_unique
+            && mine.len() > 1
+            && mine.iter().enumerate().any(|(i, d)| {
+                mine[i + 1..]
+                    .iter()
+                    .any(|e| e.delivery_key == d.delivery_key)
+            })
+        {
+            self.keys_unique = false;
+        }
         self.bookings = bookings;
         planned
     }

@@ -410,8 +410,9 @@ pub trait Freeze: Send {
     async fn write(&mut self, deliveries: Vec<NewDelivery>) -> Result<(), DispatchError>;
     /// Makes the audience visible and the occurrence `frozen`, all at once. A delivery key
     /// written twice (the source lists a recipient twice) keeps its first delivery; the
-    /// later ones are journaled as skipped, and their number returned.
-    async fn commit(self: Box<Self>) -> Result<u64, DispatchError>;
+    /// later ones are journaled as skipped, and their number returned. With `keys_unique`
+    /// the caller knows no key was written twice, and the look for repeats is skipped.
+    async fn commit(self: Box<Self>, keys_unique: bool) -> Result<u64, DispatchError>;
 }
 
 /// The journal's storage.

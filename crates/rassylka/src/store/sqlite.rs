@@ -380,10 +380,27 @@ impl Freeze for SqliteFreeze {
         Ok(())
     }
 
-    async fn commit(mut self: Box<Self>) -> Result<u64, DispatchError> {
-        // Keys are checked once, by sorting this occurrence's on what follows the occurrence
-        // key they all share: a unique index would be updated at random places for every
-        // delivery when recipient ids do not come in order, which costs far more.
+    async fn commit(mut self: Box<Self>, keys_unique: bool) -> Result<u64, DispatchError> {
+        let duplicates = if keys_unique {
+            0
+        } else {
+            self.skip_repeated_keys().await?
+        };
+        sqlx::query("UPDATE occurrences SET state = 'frozen' WHERE id = ?")
+            .bind(self.occurrence_id)
+            .execute(&mut *self.tx)
+            .await?;
+        self.tx.commit().await?;
+        Ok(duplicates)
+    }
+}
+
+impl SqliteFreeze {
+    /// Journals as skipped every delivery whose key was written before in this freeze; returns
+    /// how many. Keys are checked once, by sorting this occurrence's on what follows the
+    /// occurrence key they all share: a unique index would be updated at random places for
+    /// every delivery when recipient ids do not come in order, which costs far more.
+    async fn skip_repeated_keys(&mut self) -> Result<u64, DispatchError> {
         let occurrence_key: String = sqlx::query_scalar("SELECT key FROM occurrences WHERE id = ?")
             .bind(self.occurrence_id)
             .fetch_one(&mut *self.tx)
@@ -399,24 +416,17 @@ impl Freeze for SqliteFreeze {
         .bind(occurrence_key)
         .fetch_one(&mut *self.tx)
         .await?;
-        let duplicates = if again == "[]" {
-            0
-        } else {
-            sqlx::query(
-                "UPDATE deliveries SET status = 'skipped', error = ?2 WHERE id IN (SELECT value FROM json_each(?1))",
-            )
-            .bind(again)
-            .bind(LISTED_AGAIN)
-            .execute(&mut *self.tx)
-            .await?
-            .rows_affected()
-        };
-        sqlx::query("UPDATE occurrences SET state = 'frozen' WHERE id = ?")
-            .bind(self.occurrence_id)
-            .execute(&mut *self.tx)
-            .await?;
-        self.tx.commit().await?;
-        Ok(duplicates)
+        if again == "[]" {
+            return Ok(0);
+        }
+        Ok(sqlx::query(
+            "UPDATE deliveries SET status = 'skipped', error = ?2 WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(again)
+        .bind(LISTED_AGAIN)
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected())
     }
 }
 
