@@ -48,8 +48,9 @@
 //! mailing pauses until the limit renews (the retry-after, else local midnight); configuration
 //! → the mailing stops with the reason.
 //!
-//! **Crash safety.** Occurrence keys and delivery keys are unique in the journal. After a kill
-//! the next run finishes the occurrence: deliveries left `sending` become `unknown` (at most
+//! **Crash safety.** Occurrence keys are unique in the journal, and an occurrence's audience
+//! is frozen in one transaction, with a delivery key written twice (a recipient listed twice)
+//! journaled as skipped. After a kill the next run finishes the occurrence: deliveries left `sending` become `unknown` (at most
 //! `concurrency` of them, never resent unless [`Rassylka::resend_unknown`] is asked), except on
 //! channels that take the delivery key as an idempotency key (VK, the file outbox), which are
 //! resent safely. Bonuses are accrued once per (occurrence, recipient) through the

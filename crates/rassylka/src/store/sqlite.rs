@@ -90,8 +90,9 @@ CREATE TABLE IF NOT EXISTS accruals (
 /// The embedded journal: one SQLite file in WAL mode, or an in-memory database.
 ///
 /// Several processes may open the same file: SQLite serialises writers (with a busy
-/// timeout), claims are single statements, and occurrence and delivery keys are unique, so
-/// no delivery is claimed twice. Recovery, though, takes every `sending` row of an occurrence
+/// timeout), a claim reads and marks its rows in one write transaction, occurrence keys are
+/// unique and an audience is frozen once, in one transaction, so no delivery is claimed
+/// twice. Recovery, though, takes every `sending` row of an occurrence
 /// for one left by a dead process: while two dispatchers send the same occurrence, one
 /// starting up can mark the other's in-flight rows «unknown» (the other's result still
 /// overwrites it). Run one dispatcher per journal file; several workers need leases, which is
