@@ -1041,11 +1041,20 @@ impl Rassylka {
                     if mailing.kind == MailingKind::Periodic
                         && uses_dates(&mailing.audience.to_value()) =>
                 {
-                    schedule
-                        .catch_up(last, now, CATCH_UP_LIMIT)
-                        .runs
-                        .into_iter()
-                        .map(|run| (run.occurrence, OccurrenceState::Freezing))
+                    // The newest runs are caught up; older ones are journaled as missed, so a
+                    // long downtime is reported rather than silently dropped.
+                    let runs = schedule.catch_up(last, now, CATCH_UP_SEEN).runs;
+                    let dropped = runs.len().saturating_sub(CATCH_UP_LIMIT);
+                    runs.into_iter()
+                        .enumerate()
+                        .map(|(i, run)| {
+                            let state = if i < dropped {
+                                OccurrenceState::Missed
+                            } else {
+                                OccurrenceState::Freezing
+                            };
+                            (run.occurrence, state)
+                        })
                         .collect()
                 }
                 _ => {
@@ -1173,6 +1182,9 @@ impl Rassylka {
 
 /// How many missed run dates a date-rule mailing catches up at most (a month of daily runs).
 const CATCH_UP_LIMIT: usize = 31;
+
+/// Runs a catch-up looks back over: those beyond [`CATCH_UP_LIMIT`] are journaled as missed.
+const CATCH_UP_SEEN: usize = 10_000;
 
 /// Recipients whose bonuses go to the ledger in one call (several send batches).
 const ACCRUAL_BATCH: usize = 4096;

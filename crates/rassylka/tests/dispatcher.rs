@@ -690,6 +690,18 @@ async fn a_date_rule_mailing_catches_up_every_missed_day_with_its_own_date() {
     // Running again the same day repeats nothing.
     dispatcher.run_due().await.unwrap();
     assert_eq!(telegram.sent().len(), 2);
+    // Down for 40 days: the newest 31 runs are caught up, the 9 before them reported missed.
+    clock.advance(TimeDelta::days(40));
+    let report = dispatcher.run_due().await.unwrap();
+    assert_eq!(report.occurrences.len(), 31);
+    assert_eq!(report.occurrences[0], "m-remind/v1/2026-12-04T10:00");
+    assert_eq!(
+        report.missed,
+        (25..=30)
+            .map(|d| format!("m-remind/v1/2026-11-{d}T10:00"))
+            .chain((1..=3).map(|d| format!("m-remind/v1/2026-12-0{d}T10:00")))
+            .collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
