@@ -604,7 +604,14 @@ impl Rassylka {
             // The operator may pause or cancel while a big occurrence is being sent; the
             // state is read every so often rather than for every batch.
             if checked.is_none_or(|at| at.elapsed() >= STATE_CHECK) {
-                if self.record(&mailing.id).await?.state != MailingState::Queued {
+                let state = match self.record(&mailing.id).await {
+                    Ok(record) => record.state,
+                    Err(e) => {
+                        self.requeue(occurrence.id, next.take()).await?;
+                        return Err(e);
+                    }
+                };
+                if state != MailingState::Queued {
                     self.requeue(occurrence.id, next.take()).await?;
                     break Verdict::Continue;
                 }
@@ -742,15 +749,10 @@ impl Rassylka {
             } else {
                 store.record(occurrence.id, &results, now).await?;
             }
-            for (recipient_id, channel, reason) in gone {
-                store
-                    .mark_unreachable(&recipient_id, channel, &reason)
-                    .await?;
-                self.inner
-                    .source
-                    .mark_unreachable(&recipient_id, channel)
-                    .await
-                    .map_err(DispatchError::Source)?;
+            // Whatever fails from here on puts the batch just claimed back unsent.
+            if let Err(e) = self.remember_gone(gone).await {
+                self.requeue(occurrence.id, next.take()).await?;
+                return Err(e);
             }
             if mailing.bonus.is_some() {
                 owed.extend(results.iter().filter_map(|r| match r {
@@ -783,6 +785,25 @@ impl Rassylka {
         };
         accruals.finish(owed).await?;
         Ok(verdict)
+    }
+
+    /// Remembers contacts a channel reported gone, in the journal and at the source.
+    async fn remember_gone(
+        &self,
+        gone: Vec<(String, ChannelKind, String)>,
+    ) -> Result<(), DispatchError> {
+        for (recipient_id, channel, reason) in gone {
+            self.inner
+                .store
+                .mark_unreachable(&recipient_id, channel, &reason)
+                .await?;
+            self.inner
+                .source
+                .mark_unreachable(&recipient_id, channel)
+                .await
+                .map_err(DispatchError::Source)?;
+        }
+        Ok(())
     }
 
     /// Puts claimed deliveries back in the queue unsent, their attempt not counted.
@@ -1199,6 +1220,16 @@ struct Accruals {
     /// Set when the mailing accrues bonuses.
     context: Option<Arc<(Mailing, OccurrenceRecord)>>,
     running: Option<tokio::task::JoinHandle<Result<(), DispatchError>>>,
+}
+
+impl Drop for Accruals {
+    /// A run that ends with an error does not leave a ledger call running unobserved; what
+    /// it had not recorded is accrued by the next run, under the same keys.
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.abort();
+        }
+    }
 }
 
 impl Accruals {

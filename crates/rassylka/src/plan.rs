@@ -281,7 +281,10 @@ impl<'m> Planner<'m> {
                         .clone()
                         .unwrap_or_else(|| format!("#{}", b.index));
                     let anchor = b.anchor.map(|d| d.to_string()).unwrap_or_default();
-                    (Some(b.index), format!("{}/{id}@{anchor}", r.id))
+                    (
+                        Some(b.index),
+                        format!("{}/{}@{anchor}", r.id, key_part(&id)),
+                    )
                 })
                 .collect(),
             _ => vec![(None, r.id.clone())],
@@ -360,10 +363,22 @@ impl<'m> Planner<'m> {
     ) -> String {
         let channel = channel.map_or("-", ChannelKind::as_str);
         format!(
-            "{}/{recipient_id}/{channel}{}",
+            "{}/{}/{channel}{}",
             self.occurrence_key,
+            key_part(recipient_id),
             group_suffix(group, recipient_id)
         )
+    }
+}
+
+/// An id as a part of a delivery key: `%` and `/` are escaped, so that keys of different
+/// deliveries differ even when ids contain slashes (`r` with booking `email/x` against `r/sms`
+/// with booking `x`). Ids without them are written as they are.
+fn key_part(id: &str) -> std::borrow::Cow<'_, str> {
+    if id.contains(['%', '/']) {
+        id.replace('%', "%25").replace('/', "%2F").into()
+    } else {
+        id.into()
     }
 }
 
@@ -378,5 +393,29 @@ fn exclusion_text(why: Exclusion) -> &'static str {
         Exclusion::NoConsent => "no_consent: no advertising consent",
         Exclusion::InvalidContact => "invalid_contact: every contact is invalid",
         Exclusion::Unreachable => "unreachable: no contact",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_part;
+
+    #[test]
+    fn key_parts_escape_slashes_and_percent_signs_only() {
+        assert_eq!(key_part("c-1001"), "c-1001");
+        assert_eq!(key_part("r/sms"), "r%2Fsms");
+        assert_eq!(key_part("50%/x"), "50%25%2Fx");
+        // The two deliveries that looked alike unescaped.
+        let first = format!(
+            "occ/{}/sms/{}@2026-12-01",
+            key_part("r"),
+            key_part("email/x")
+        );
+        let second = format!(
+            "occ/{}/email/{}@2026-12-01",
+            key_part("r/sms"),
+            key_part("x")
+        );
+        assert_ne!(first, second);
     }
 }

@@ -1013,3 +1013,67 @@ async fn a_recipient_listed_twice_is_sent_once_and_the_second_entry_journaled() 
             .contains("lists this recipient again")
     );
 }
+
+/// A source whose CRM refuses to hear that a contact is gone.
+struct DeafSource(MemorySource);
+
+#[async_trait::async_trait]
+impl rassylka::RecipientSource for DeafSource {
+    async fn scan(
+        &self,
+    ) -> Result<
+        futures_util::stream::BoxStream<'_, rassylka::SourceItem>,
+        Box<dyn std::error::Error + Send + Sync>,
+    > {
+        self.0.scan().await
+    }
+
+    async fn set_no_mailings(
+        &self,
+        recipient_id: &str,
+        value: bool,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.0.set_no_mailings(recipient_id, value).await
+    }
+
+    async fn mark_unreachable(
+        &self,
+        _recipient_id: &str,
+        _channel: ChannelKind,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Err("the CRM timed out".into())
+    }
+}
+
+#[tokio::test]
+async fn an_error_after_a_batch_is_recorded_puts_the_next_claimed_batch_back_unsent() {
+    let telegram = Arc::new(MemoryChannel::new(ChannelKind::Telegram));
+    telegram.fail_for(Address::TelegramChat(1), ErrorClass::RecipientGone);
+    let store = Arc::new(SqliteStore::in_memory().await.unwrap());
+    let dispatcher = Rassylka::builder()
+        .recipients(DeafSource(MemorySource::new(people())))
+        .store_shared(store.clone())
+        .clock(Arc::new(ManualClock::starting_at(at(
+            "2026-11-22T07:00:30Z",
+        ))))
+        .ledger(Arc::new(MemoryLedger::default()))
+        .channel(telegram.clone())
+        .concurrency(1)
+        .build()
+        .unwrap();
+    let telegram_only = Mailing::from_json(
+        r#"{"id": "m-1", "class": "advertising",
+            "schedule": {"start": "2026-11-22T10:00", "tz": "Europe/Moscow", "every": "once"},
+            "channels": ["telegram"], "content": {"default": {"dialect": "bonusplus", "text": "[ИМЯ], привет!"}}}"#,
+    )
+    .unwrap();
+    dispatcher.save(&telegram_only).await.unwrap();
+    dispatcher.confirm("m-1").await.unwrap();
+    // a's chat is gone; telling the CRM fails after c's delivery was already claimed.
+    let failed = dispatcher.run_mailing("m-1").await.unwrap_err();
+    assert!(matches!(failed, DispatchError::Source(_)), "{failed}");
+    let occurrence = store.occurrences(Some("m-1")).await.unwrap().remove(0);
+    let counts = store.counts(occurrence.id).await.unwrap();
+    assert_eq!((counts.sending, counts.failed, counts.queued), (0, 1, 1));
+    assert!(telegram.sent().is_empty());
+}
