@@ -741,11 +741,18 @@ impl Rassylka {
             }
             // The next batch is claimed with these results unless the mailing stops here.
             if matches!(verdict, Verdict::Continue) {
-                next = Some(
-                    store
-                        .record_and_claim(occurrence.id, &results, now, self.inner.concurrency)
-                        .await?,
-                );
+                match store
+                    .record_and_claim(occurrence.id, &results, now, self.inner.concurrency)
+                    .await
+                {
+                    Ok(claimed) => next = Some(claimed),
+                    Err(e) => {
+                        // The claim may be what failed: the results of a batch already sent
+                        // are kept if they can be, so it does not come back as unknown.
+                        let _ = store.record(occurrence.id, &results, now).await;
+                        return Err(e);
+                    }
+                }
             } else {
                 store.record(occurrence.id, &results, now).await?;
             }
