@@ -925,6 +925,7 @@ impl Rassylka {
         report: &mut RunReport,
     ) -> Result<Verdict, DispatchError> {
         let store = &self.inner.store;
+        let mut frozen_now = false;
         if occurrence.state == OccurrenceState::Freezing {
             let mut planner = Planner::new(
                 mailing,
@@ -954,6 +955,7 @@ impl Rassylka {
                     .map_err(|_| DispatchError::Store("a freeze write is still running".into()))?
                     .into_inner();
                 report.listed_again += freeze.commit(planner.keys_unique()).await?;
+                frozen_now = true;
             }
         }
         let idempotent: Vec<ChannelKind> = self
@@ -963,8 +965,8 @@ impl Rassylka {
             .filter(|(_, c)| c.takes_idempotency_key())
             .map(|(k, _)| *k)
             .collect();
-        // An occurrence frozen just now has sent nothing: there is nothing to recover.
-        if occurrence.state != OccurrenceState::Freezing {
+        // An occurrence this run froze has sent nothing: there is nothing to recover.
+        if !frozen_now {
             report.recovered_unknown += store
                 .recover(occurrence.id, &idempotent, self.now())
                 .await?;
