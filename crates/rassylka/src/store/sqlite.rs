@@ -350,40 +350,36 @@ struct SqliteFreeze {
 #[async_trait]
 impl Freeze for SqliteFreeze {
     async fn write(&mut self, deliveries: Vec<NewDelivery>) -> Result<(), DispatchError> {
-        let mut chunks = Vec::new();
-        let mut rest = deliveries.into_iter();
-        loop {
-            let chunk: Vec<NewDelivery> = rest.by_ref().take(INSERT_CHUNK).collect();
-            if chunk.is_empty() {
-                break;
+        let (occurrence_id, now, first_id) = (self.occurrence_id, self.now, self.next_id);
+        self.next_id += i64::try_from(deliveries.len()).unwrap_or(i64::MAX);
+        // The statements are built on another thread, a chunk or two ahead of SQLite running
+        // them, so that SQLite does not wait for them.
+        let (built, mut chunks) = tokio::sync::mpsc::channel(2);
+        let builder = tokio::task::spawn_blocking(move || {
+            let mut rest = deliveries.into_iter();
+            let mut first = first_id;
+            loop {
+                let chunk: Vec<NewDelivery> = rest.by_ref().take(INSERT_CHUNK).collect();
+                if chunk.is_empty() {
+                    return;
+                }
+                let next = first + i64::try_from(chunk.len()).unwrap_or(i64::MAX);
+                // A closed channel means the writer failed and gave up.
+                if built
+                    .blocking_send(InsertChunk::build(occurrence_id, first, chunk, now))
+                    .is_err()
+                {
+                    return;
+                }
+                first = next;
             }
-            chunks.push(chunk);
-        }
-        let (occurrence_id, now) = (self.occurrence_id, self.now);
-        let mut next_id = self.next_id;
-        let mut pending = chunks.into_iter().map(|chunk| {
-            let first = next_id;
-            next_id += i64::try_from(chunk.len()).unwrap_or(i64::MAX);
-            InsertChunk::build(occurrence_id, first, chunk, now)
         });
-        let tx = &mut self.tx;
-        let mut current = pending.next().transpose()?;
-        while let Some(mut chunk) = current {
-            // The next chunk's statements are built while SQLite runs this one's.
-            let (done, next) = tokio::join!(
-                async {
-                    chunk.messages.build().execute(&mut **tx).await?;
-                    chunk.deliveries.build().execute(&mut **tx).await?;
-                    Ok::<_, DispatchError>(())
-                },
-                async { pending.next().transpose() }
-            );
-            done?;
-            current = next?;
+        while let Some(chunk) = chunks.recv().await {
+            let mut chunk = chunk?;
+            chunk.messages.build().execute(&mut *self.tx).await?;
+            chunk.deliveries.build().execute(&mut *self.tx).await?;
         }
-        drop(pending);
-        self.next_id = next_id;
-        Ok(())
+        builder.await.map_err(|e| DispatchError::Store(Box::new(e)))
     }
 
     async fn commit(mut self: Box<Self>, keys_unique: bool) -> Result<u64, DispatchError> {
