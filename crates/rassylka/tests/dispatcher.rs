@@ -98,6 +98,16 @@ fn mailing(mode: &str, extra: &str) -> Mailing {
     .unwrap()
 }
 
+/// The one-time advertising mailing `m-1` through `channel` alone, with `extra` JSON members.
+fn one_channel(channel: &str, text: &str, extra: &str) -> Mailing {
+    Mailing::from_json(&format!(
+        r#"{{"id": "m-1", "class": "advertising",
+            "schedule": {{"start": "2026-11-22T10:00", "tz": "Europe/Moscow", "every": "once"}},
+            "channels": ["{channel}"], "content": {{"default": {{"dialect": "bonusplus", "text": "{text}"}}}}{extra}}}"#
+    ))
+    .unwrap()
+}
+
 async fn statuses(w: &World) -> Vec<(String, Option<ChannelKind>, DeliveryStatus)> {
     let mut out = Vec::new();
     for o in w.store.occurrences(Some("m-1")).await.unwrap() {
@@ -877,13 +887,11 @@ async fn a_failing_ledger_stops_the_run_and_the_next_run_accrues_each_recipient_
         .concurrency(100)
         .build()
         .unwrap();
-    let telegram_only = Mailing::from_json(
-        r#"{"id": "m-1", "class": "advertising",
-            "schedule": {"start": "2026-11-22T10:00", "tz": "Europe/Moscow", "every": "once"},
-            "channels": ["telegram"], "content": {"default": {"dialect": "bonusplus", "text": "[ИМЯ], дарим [БОН2]!"}},
-            "bonus": {"amount": 300}}"#,
-    )
-    .unwrap();
+    let telegram_only = one_channel(
+        "telegram",
+        "[ИМЯ], дарим [БОН2]!",
+        r#", "bonus": {"amount": 300}"#,
+    );
     dispatcher.save(&telegram_only).await.unwrap();
     dispatcher.confirm("m-1").await.unwrap();
     let failed = dispatcher.run_mailing("m-1").await.unwrap_err();
@@ -980,12 +988,7 @@ async fn a_recipient_listed_twice_is_sent_once_and_the_second_entry_journaled() 
         .channel(sms.clone())
         .build()
         .unwrap();
-    let sms_only = Mailing::from_json(
-        r#"{"id": "m-1", "class": "advertising",
-            "schedule": {"start": "2026-11-22T10:00", "tz": "Europe/Moscow", "every": "once"},
-            "channels": ["sms"], "content": {"default": {"dialect": "bonusplus", "text": "[ИМЯ], привет!"}}}"#,
-    )
-    .unwrap();
+    let sms_only = one_channel("sms", "[ИМЯ], привет!", "");
     dispatcher.save(&sms_only).await.unwrap();
     dispatcher.confirm("m-1").await.unwrap();
     let report = dispatcher.run_due().await.unwrap();
@@ -1061,12 +1064,7 @@ async fn an_error_after_a_batch_is_recorded_puts_the_next_claimed_batch_back_uns
         .concurrency(1)
         .build()
         .unwrap();
-    let telegram_only = Mailing::from_json(
-        r#"{"id": "m-1", "class": "advertising",
-            "schedule": {"start": "2026-11-22T10:00", "tz": "Europe/Moscow", "every": "once"},
-            "channels": ["telegram"], "content": {"default": {"dialect": "bonusplus", "text": "[ИМЯ], привет!"}}}"#,
-    )
-    .unwrap();
+    let telegram_only = one_channel("telegram", "[ИМЯ], привет!", "");
     dispatcher.save(&telegram_only).await.unwrap();
     dispatcher.confirm("m-1").await.unwrap();
     // a's chat is gone; telling the CRM fails after c's delivery was already claimed.
