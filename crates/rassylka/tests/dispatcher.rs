@@ -1075,3 +1075,30 @@ async fn an_error_after_a_batch_is_recorded_puts_the_next_claimed_batch_back_uns
     assert_eq!((counts.sending, counts.failed, counts.queued), (0, 1, 1));
     assert!(telegram.sent().is_empty());
 }
+
+#[tokio::test]
+async fn in_priority_mode_a_recipient_listed_again_brings_no_second_channel() {
+    // b first with a phone only, then again with Telegram too.
+    let mut again = people()[1].clone();
+    again.contacts.telegram_chat_id = Some(7);
+    let twice = vec![people()[1].clone(), again];
+    let w = world_with(
+        SqliteStore::in_memory().await.unwrap(),
+        "2026-11-22T07:00:30Z",
+        |b| b.recipients(MemorySource::new(twice)),
+    )
+    .await;
+    w.dispatcher.save(&mailing("priority", "")).await.unwrap();
+    w.dispatcher.confirm("m-1").await.unwrap();
+    let report = w.dispatcher.run_due().await.unwrap();
+    assert_eq!(
+        report.listed_again, 2,
+        "the second entry's telegram and sms"
+    );
+    assert_eq!(w.sms.sent().len(), 1);
+    assert!(
+        w.telegram.sent().is_empty(),
+        "the first entry had no telegram"
+    );
+    assert_eq!(report.counts.sent, 1);
+}

@@ -407,13 +407,20 @@ impl SqliteFreeze {
             .bind(self.occurrence_id)
             .fetch_one(&mut *self.tx)
             .await?;
-        // One statement: the repeated ids never leave SQLite, whose sort spills to disk.
+        // One statement: the repeated ids never leave SQLite, whose sort spills to disk. A
+        // later entry is dropped by key, and, for a priority group (whose every entry starts
+        // at rank 0), whole: its other channels must not stand in for the first entry's.
         Ok(sqlx::query(
             "UPDATE deliveries SET status = 'skipped', error = ?4, updated_at = ?5 WHERE id IN (
                  SELECT id FROM (
                      SELECT id, row_number() OVER (PARTITION BY substr(delivery_key, length(?3) + 1) ORDER BY id) AS nth
                      FROM messages WHERE id BETWEEN ?1 AND ?2)
-                 WHERE nth > 1)",
+                 WHERE nth > 1)
+             OR id IN (
+                 SELECT id FROM (
+                     SELECT id, sum(rank = 0) OVER (PARTITION BY group_key ORDER BY id) AS entry
+                     FROM deliveries WHERE id BETWEEN ?1 AND ?2)
+                 WHERE entry > 1)",
         )
         .bind(self.first_id)
         .bind(self.next_id - 1)
