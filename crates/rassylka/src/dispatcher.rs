@@ -436,9 +436,7 @@ impl Rassylka {
         let mut problems = Vec::new();
         let mut in_flight: Option<tokio::task::JoinHandle<Result<(), DispatchError>>> = None;
         let join = |handle: tokio::task::JoinHandle<Result<(), DispatchError>>| async move {
-            handle
-                .await
-                .map_err(|e| DispatchError::Store(Box::new(e)))?
+            handle.await.map_err(DispatchError::store)?
         };
         while let Some(item) = stream.next().await {
             match item {
@@ -952,7 +950,7 @@ impl Rassylka {
                     return Err(DispatchError::MalformedRecipients(problems));
                 }
                 let freeze = Arc::try_unwrap(freeze)
-                    .map_err(|_| DispatchError::Store("a freeze write is still running".into()))?
+                    .map_err(|_| DispatchError::store("a freeze write is still running"))?
                     .into_inner();
                 report.listed_again += freeze.commit(planner.keys_unique()).await?;
                 frozen_now = true;
@@ -1264,7 +1262,7 @@ impl Accruals {
             .and_then(futures_util::FutureExt::now_or_never)
         {
             Some(Ok(result)) => result,
-            Some(Err(e)) => Err(DispatchError::Store(Box::new(e))),
+            Some(Err(e)) => Err(DispatchError::store(e)),
             None => Ok(()),
         }
     }
@@ -1272,9 +1270,7 @@ impl Accruals {
     /// Waits for the running accrual.
     async fn wait(&mut self) -> Result<(), DispatchError> {
         match self.running.take() {
-            Some(running) => running
-                .await
-                .map_err(|e| DispatchError::Store(Box::new(e)))?,
+            Some(running) => running.await.map_err(DispatchError::store)?,
             None => Ok(()),
         }
     }

@@ -94,6 +94,13 @@ impl DispatchError {
     }
 }
 
+impl DispatchError {
+    /// The journal failed with `error`.
+    pub(crate) fn store(error: impl Into<BoxError>) -> Self {
+        DispatchError::Store(error.into())
+    }
+}
+
 impl From<sqlx::Error> for DispatchError {
     fn from(e: sqlx::Error) -> Self {
         DispatchError::Store(Box::new(e))

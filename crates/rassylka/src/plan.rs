@@ -38,8 +38,9 @@ pub(crate) struct Planner<'m> {
     tariffs: BTreeMap<ChannelKind, Decimal>,
     window: Option<SendWindow>,
     bookings: Vec<BookingMatch>,
-    /// The last recipient id seen, while ids have come in ascending order.
-    last_id: Option<String>,
+    /// The last recipient id seen, while ids have come in ascending order (empty before the
+    /// first: every id is longer).
+    last_id: String,
     /// No delivery key can have been planned twice so far: recipient ids came in ascending
     /// order (shorter first, then by text, so `9` comes before `10`) and no recipient
     /// produced the same key twice.
@@ -128,7 +129,7 @@ impl<'m> Planner<'m> {
             tariffs: tariffs.clone(),
             window: mailing.send_window,
             bookings: Vec::new(),
-            last_id: None,
+            last_id: String::new(),
             keys_unique: true,
         })
     }
@@ -185,15 +186,13 @@ impl<'m> Planner<'m> {
     /// Appends the deliveries for `r` to `out`.
     pub(crate) fn plan(&mut self, r: &Recipient, out: &mut Vec<NewDelivery>) -> Planned {
         if self.keys_unique {
-            let ascending = self
-                .last_id
-                .as_ref()
-                .is_none_or(|last| (last.len(), last.as_bytes()) < (r.id.len(), r.id.as_bytes()));
-            if ascending {
-                self.last_id = Some(r.id.clone());
+            let last = &self.last_id;
+            if (last.len(), last.as_bytes()) < (r.id.len(), r.id.as_bytes()) {
+                // One buffer for the whole scan, not an allocation per recipient.
+                self.last_id.clear();
+                self.last_id.push_str(&r.id);
             } else {
                 self.keys_unique = false;
-                self.last_id = None;
             }
         }
         let mut bookings = std::mem::take(&mut self.bookings);

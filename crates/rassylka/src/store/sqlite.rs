@@ -169,12 +169,9 @@ impl SqliteStore {
         .fetch_one(&mut *tx)
         .await?;
         if version != SCHEMA_VERSION && (version != 0 || tables != 0) {
-            return Err(DispatchError::Store(
-                format!(
-                    "the journal has schema version {version}, this version of rassylka reads {SCHEMA_VERSION}"
-                )
-                .into(),
-            ));
+            return Err(DispatchError::store(format!(
+                "the journal has schema version {version}, this version of rassylka reads {SCHEMA_VERSION}"
+            )));
         }
         sqlx::raw_sql(SCHEMA).execute(&mut *tx).await?;
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
@@ -213,20 +210,29 @@ fn occurrence_from_row(row: &SqliteRow) -> Result<OccurrenceRecord, DispatchErro
         mailing_id: row.try_get("mailing_id")?,
         key: row.try_get("key")?,
         fired_at: from_millis(row.try_get("fired_at")?),
-        evaluation_date: NaiveDate::from_str(&date)
-            .map_err(|e| DispatchError::Store(Box::new(e)))?,
+        evaluation_date: NaiveDate::from_str(&date).map_err(DispatchError::store)?,
         state: OccurrenceState::from_str(row.try_get("state")?)?,
     })
 }
 
 fn channel_from(text: Option<String>) -> Result<Option<ChannelKind>, DispatchError> {
-    text.map(|t| ChannelKind::from_str(&t).map_err(|e| DispatchError::Store(Box::new(e))))
+    text.map(|t| ChannelKind::from_str(&t).map_err(DispatchError::store))
         .transpose()
 }
 
 /// Every column of a journal row, both tables joined (`d` deliveries, `m` messages).
 const DELIVERY_COLUMNS: &str = "d.id, d.occurrence_id, d.channel, d.group_key, d.rank, d.status, d.not_before, d.attempts,
      d.cost, d.provider_id, d.error_class, d.error, d.updated_at, d.sent_at, m.delivery_key, m.recipient_id, m.message";
+
+/// A value as JSON text for SQLite's JSON functions.
+fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, DispatchError> {
+    serde_json::to_string(value).map_err(DispatchError::store)
+}
+
+/// JSON text that SQLite put together.
+fn from_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, DispatchError> {
+    serde_json::from_str(json).map_err(DispatchError::store)
+}
 
 /// The `message` column as written.
 #[derive(serde::Serialize)]
@@ -280,18 +286,35 @@ struct MessageColumn {
 }
 
 impl MessageColumn {
-    fn parse(json: &str) -> Result<Self, DispatchError> {
-        serde_json::from_str(json).map_err(|e| DispatchError::Store(Box::new(e)))
-    }
-
-    fn fill(self, planned: &mut NewDelivery) {
-        planned.address = self.address;
-        planned.booking_id = self.booking_id;
-        planned.units = self.units;
-        planned.subject = self.subject;
-        planned.text = self.text;
-        planned.html = self.html;
-        planned.image = self.image;
+    /// The planned delivery this message is of, with what its `deliveries` row says; the
+    /// wait, cost and error are left empty.
+    fn planned(
+        self,
+        delivery_key: String,
+        recipient_id: String,
+        channel: Option<String>,
+        group_key: String,
+        rank: i64,
+        status: DeliveryStatus,
+    ) -> Result<NewDelivery, DispatchError> {
+        Ok(NewDelivery {
+            delivery_key,
+            recipient_id,
+            channel: channel_from(channel)?,
+            address: self.address,
+            booking_id: self.booking_id,
+            group_key,
+            rank: u32::try_from(rank).unwrap_or_default(),
+            status,
+            not_before: None,
+            subject: self.subject,
+            text: self.text,
+            html: self.html,
+            image: self.image,
+            units: self.units,
+            cost: None,
+            error: None,
+        })
     }
 }
 
@@ -299,36 +322,29 @@ impl MessageColumn {
 fn delivery_from_row(row: &SqliteRow) -> Result<Delivery, DispatchError> {
     let cost: Option<String> = row.try_get("cost")?;
     let not_before: i64 = row.try_get("not_before")?;
-    let message = MessageColumn::parse(row.try_get("message")?)?;
-    let mut delivery = Delivery {
+    let message: MessageColumn = from_json(row.try_get("message")?)?;
+    Ok(Delivery {
         id: row.try_get("id")?,
         occurrence_id: row.try_get("occurrence_id")?,
         planned: NewDelivery {
-            delivery_key: row.try_get("delivery_key")?,
-            recipient_id: row.try_get("recipient_id")?,
-            channel: channel_from(row.try_get("channel")?)?,
-            address: None,
-            booking_id: None,
-            group_key: row.try_get("group_key")?,
-            rank: u32::try_from(row.try_get::<i64, _>("rank")?).unwrap_or_default(),
-            status: DeliveryStatus::from_str(row.try_get("status")?)?,
             not_before: (not_before != 0).then(|| from_millis(not_before)),
-            subject: None,
-            text: None,
-            html: None,
-            image: None,
-            units: 0,
             cost: cost.and_then(|c| Decimal::from_str(&c).ok()),
             error: row.try_get("error")?,
+            ..message.planned(
+                row.try_get("delivery_key")?,
+                row.try_get("recipient_id")?,
+                row.try_get("channel")?,
+                row.try_get("group_key")?,
+                row.try_get("rank")?,
+                DeliveryStatus::from_str(row.try_get("status")?)?,
+            )?
         },
         attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or_default(),
         provider_id: row.try_get("provider_id")?,
         error_class: row.try_get("error_class")?,
         updated_at: from_millis(row.try_get("updated_at")?),
         sent_at: row.try_get::<Option<i64>, _>("sent_at")?.map(from_millis),
-    };
-    message.fill(&mut delivery.planned);
-    Ok(delivery)
+    })
 }
 
 /// Why a standby delivery was closed by recovery; `requeue_unknown` reopens exactly these.
@@ -379,7 +395,7 @@ impl Freeze for SqliteFreeze {
             chunk.messages.build().execute(&mut *self.tx).await?;
             chunk.deliveries.build().execute(&mut *self.tx).await?;
         }
-        builder.await.map_err(|e| DispatchError::Store(Box::new(e)))
+        builder.await.map_err(DispatchError::store)
     }
 
     async fn commit(mut self: Box<Self>, keys_unique: bool) -> Result<u64, DispatchError> {
@@ -459,8 +475,7 @@ impl InsertChunk {
         let mut ids = Vec::with_capacity(chunk.len());
         let mut rest = Vec::with_capacity(chunk.len());
         for (id, d) in (first_id..).zip(chunk) {
-            let message = serde_json::to_string(&MessageRef::of(&d))
-                .map_err(|e| DispatchError::Store(Box::new(e)))?;
+            let message = to_json(&MessageRef::of(&d))?;
             ids.push((id, d.delivery_key, d.recipient_id, message));
             rest.push((
                 id,
@@ -556,14 +571,11 @@ async fn claim_in(
     .bind(occurrence_id)
     .bind(limit)
     .execute(&mut *conn);
-    let (marked, rows) = tokio::join!(mark, async {
-        serde_json::from_str::<Vec<ClaimedRow>>(&batch)
-            .map_err(|e| DispatchError::Store(Box::new(e)))
-    });
+    let (marked, rows) = tokio::join!(mark, async { from_json::<Vec<ClaimedRow>>(&batch) });
     let rows = rows?;
     if marked?.rows_affected() != u64::try_from(rows.len()).unwrap_or(u64::MAX) {
-        return Err(DispatchError::Store(
-            "the queue changed while a batch was claimed".into(),
+        return Err(DispatchError::store(
+            "the queue changed while a batch was claimed",
         ));
     }
     let claimed_at = from_millis(millis(now));
@@ -571,35 +583,23 @@ async fn claim_in(
         .into_iter()
         .map(
             |(id, attempts, channel, group_key, rank, delivery_key, recipient_id, message)| {
-                let mut delivery = Delivery {
+                Ok(Delivery {
                     id,
                     occurrence_id,
-                    planned: NewDelivery {
+                    planned: message.planned(
                         delivery_key,
                         recipient_id,
-                        channel: channel_from(channel)?,
-                        address: None,
-                        booking_id: None,
+                        channel,
                         group_key,
-                        rank: u32::try_from(rank).unwrap_or_default(),
-                        status: DeliveryStatus::Sending,
-                        not_before: None,
-                        subject: None,
-                        text: None,
-                        html: None,
-                        image: None,
-                        units: 0,
-                        cost: None,
-                        error: None,
-                    },
+                        rank,
+                        DeliveryStatus::Sending,
+                    )?,
                     attempts: u32::try_from(attempts).unwrap_or_default(),
                     provider_id: None,
                     error_class: None,
                     updated_at: claimed_at,
                     sent_at: None,
-                };
-                message.fill(&mut delivery.planned);
-                Ok(delivery)
+                })
             },
         )
         .collect::<Result<Vec<_>, DispatchError>>()?;
@@ -629,7 +629,7 @@ async fn record_in(
         .collect();
     for chunk in sent.chunks(INSERT_CHUNK) {
         // One JSON value for the chunk: cheaper than three bound values a row.
-        let rows = serde_json::to_string(chunk).map_err(|e| DispatchError::Store(Box::new(e)))?;
+        let rows = to_json(chunk)?;
         sqlx::query(
             "UPDATE deliveries SET status = 'sent', provider_id = v.value ->> 1, cost = COALESCE(v.value ->> 2, deliveries.cost),
              error = NULL, error_class = NULL, updated_at = ?2, sent_at = ?2
@@ -1026,9 +1026,8 @@ impl Store for SqliteStore {
             .await?;
         rows.iter()
             .map(|row| {
-                let channel = channel_from(row.try_get("channel")?)?.ok_or_else(|| {
-                    DispatchError::Store("an unreachable row without a channel".into())
-                })?;
+                let channel = channel_from(row.try_get("channel")?)?
+                    .ok_or_else(|| DispatchError::store("an unreachable row without a channel"))?;
                 Ok((row.try_get("recipient_id")?, channel))
             })
             .collect()
@@ -1044,8 +1043,7 @@ impl Store for SqliteStore {
         }
         // The ids go in as one JSON array: binding thousands of values one by one costs more
         // than the look-ups.
-        let ids =
-            serde_json::to_string(recipient_ids).map_err(|e| DispatchError::Store(Box::new(e)))?;
+        let ids = to_json(recipient_ids)?;
         Ok(sqlx::query_scalar(
             "SELECT value FROM json_each(?2)
              WHERE EXISTS (SELECT 1 FROM accruals a WHERE a.occurrence_id = ?1 AND a.recipient_id = value)",
@@ -1065,8 +1063,7 @@ impl Store for SqliteStore {
         if recipient_ids.is_empty() {
             return Ok(());
         }
-        let ids =
-            serde_json::to_string(recipient_ids).map_err(|e| DispatchError::Store(Box::new(e)))?;
+        let ids = to_json(recipient_ids)?;
         sqlx::query(
             "INSERT INTO accruals (occurrence_id, recipient_id) SELECT ?1, value FROM json_each(?2)
              WHERE true ON CONFLICT DO NOTHING",
