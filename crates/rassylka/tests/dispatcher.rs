@@ -1102,3 +1102,28 @@ async fn in_priority_mode_a_recipient_listed_again_brings_no_second_channel() {
     );
     assert_eq!(report.counts.sent, 1);
 }
+
+#[test]
+fn stored_names_read_back_and_unknown_ones_are_refused() {
+    for status in DeliveryStatus::ALL {
+        assert_eq!(
+            status.to_string().parse::<DeliveryStatus>().unwrap(),
+            status
+        );
+    }
+    for state in MailingState::ALL {
+        assert_eq!(state.to_string().parse::<MailingState>().unwrap(), state);
+    }
+    for state in OccurrenceState::ALL {
+        assert_eq!(state.to_string().parse::<OccurrenceState>().unwrap(), state);
+    }
+    let refused = "delivered".parse::<DeliveryStatus>().unwrap_err();
+    let chain = format!(
+        "{refused}: {}",
+        std::error::Error::source(&refused).unwrap()
+    );
+    assert!(
+        chain.contains("unknown delivery status `delivered`"),
+        "{chain}"
+    );
+}

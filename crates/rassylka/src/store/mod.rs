@@ -15,19 +15,35 @@ pub use sqlite::SqliteStore;
 
 use crate::DispatchError;
 
-/// Reads a name written by `as_str` back; anything else means the store holds rows this
-/// version does not know.
-fn parse_name<T: Copy>(
-    text: &str,
-    all: &[T],
-    name: fn(T) -> &'static str,
-    what: &str,
-) -> Result<T, DispatchError> {
-    all.iter()
-        .copied()
-        .find(|item| name(*item) == text)
-        .ok_or_else(|| DispatchError::Store(format!("unknown {what} `{text}` in the store").into()))
+/// `Display` and `FromStr` through the type's `as_str` and `ALL`: a name that is not one of
+/// them means the store holds rows this version does not know.
+macro_rules! stored_names {
+    ($($name:ident: $what:literal),* $(,)?) => {$(
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = DispatchError;
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                $name::ALL
+                    .into_iter()
+                    .find(|item| item.as_str() == text)
+                    .ok_or_else(|| {
+                        DispatchError::store(format!(concat!("unknown ", $what, " `{}` in the store"), text))
+                    })
+            }
+        }
+    )*};
 }
+
+stored_names!(
+    MailingState: "mailing state",
+    OccurrenceState: "occurrence state",
+    DeliveryStatus: "delivery status",
+);
 
 /// Where a mailing is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,19 +83,6 @@ impl MailingState {
             MailingState::Cancelled => "cancelled",
             MailingState::Stopped => "stopped",
         }
-    }
-}
-
-impl fmt::Display for MailingState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for MailingState {
-    type Err = DispatchError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_name(s, &MailingState::ALL, MailingState::as_str, "mailing state")
     }
 }
 
@@ -132,18 +135,6 @@ impl OccurrenceState {
             OccurrenceState::Done => "done",
             OccurrenceState::Missed => "missed",
         }
-    }
-}
-
-impl FromStr for OccurrenceState {
-    type Err = DispatchError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_name(
-            s,
-            &OccurrenceState::ALL,
-            OccurrenceState::as_str,
-            "occurrence state",
-        )
     }
 }
 
@@ -231,24 +222,6 @@ impl DeliveryStatus {
             DeliveryStatus::Skipped => "skipped",
             DeliveryStatus::Unknown => "unknown",
         }
-    }
-}
-
-impl FromStr for DeliveryStatus {
-    type Err = DispatchError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_name(
-            s,
-            &DeliveryStatus::ALL,
-            DeliveryStatus::as_str,
-            "delivery status",
-        )
-    }
-}
-
-impl fmt::Display for DeliveryStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
