@@ -418,12 +418,18 @@ async fn deliveries_wait_for_the_send_window_in_the_recipients_zone() {
     assert_eq!((report.counts.sent, report.counts.queued), (3, 0));
 }
 
-#[tokio::test]
-async fn a_crash_leaves_in_flight_deliveries_unknown_except_on_idempotent_channels() {
+/// A first process on a journal file freezes `m-1` in `mode`; its first send hits a quota, so
+/// it pauses with every delivery still queued. Then it marks every queued delivery `sending`
+/// and is killed before any answer. Returns the folder (kept alive), the file and the claim.
+async fn killed_holding_every_delivery(
+    mode: &str,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    Vec<rassylka::store::Delivery>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("journal.db");
-    // A first process freezes the occurrence; its first send hits a quota, so it pauses with
-    // every delivery still queued.
     let first = world_with(
         SqliteStore::open(&db).await.unwrap(),
         "2026-11-22T07:00:30Z",
@@ -431,17 +437,22 @@ async fn a_crash_leaves_in_flight_deliveries_unknown_except_on_idempotent_channe
     )
     .await;
     first.telegram.fail_next(ErrorClass::Quota);
-    first.dispatcher.save(&mailing("all", "")).await.unwrap();
+    first.dispatcher.save(&mailing(mode, "")).await.unwrap();
     first.dispatcher.confirm("m-1").await.unwrap();
     first.dispatcher.run_due().await.unwrap();
     let occurrence = first.dispatcher.occurrences("m-1").await.unwrap().remove(0);
     assert_eq!(occurrence.state, OccurrenceState::Frozen);
-    // Then it marks every delivery `sending` and is killed before any answer.
     let claimed = first
         .store
         .claim(occurrence.id, at("2026-11-22T07:01:00Z"), 100)
         .await
         .unwrap();
+    (dir, db, claimed)
+}
+
+#[tokio::test]
+async fn a_crash_leaves_in_flight_deliveries_unknown_except_on_idempotent_channels() {
+    let (_dir, db, claimed) = killed_holding_every_delivery("all").await;
     assert_eq!(
         claimed.len(),
         5,
@@ -716,29 +727,8 @@ async fn a_date_rule_mailing_catches_up_every_missed_day_with_its_own_date() {
 
 #[tokio::test]
 async fn after_a_crash_in_priority_mode_an_unknown_delivery_closes_its_group() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("journal.db");
-    let first = world_with(
-        SqliteStore::open(&db).await.unwrap(),
-        "2026-11-22T07:00:30Z",
-        |b| b.concurrency(1),
-    )
-    .await;
-    first.telegram.fail_next(ErrorClass::Quota);
-    first
-        .dispatcher
-        .save(&mailing("priority", ""))
-        .await
-        .unwrap();
-    first.dispatcher.confirm("m-1").await.unwrap();
-    first.dispatcher.run_due().await.unwrap();
-    let occurrence = first.dispatcher.occurrences("m-1").await.unwrap().remove(0);
     // Killed holding every first-rank delivery: a's and c's telegram, b's sms.
-    let claimed = first
-        .store
-        .claim(occurrence.id, at("2026-11-22T07:01:00Z"), 100)
-        .await
-        .unwrap();
+    let (_dir, db, claimed) = killed_holding_every_delivery("priority").await;
     assert_eq!(claimed.len(), 3);
     let restarted = world_with(
         SqliteStore::open(&db).await.unwrap(),
