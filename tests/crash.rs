@@ -66,6 +66,24 @@ impl Dice {
 
 /// Runs `campaign run` and kills it after a random moment, `KILLS` times, then lets it finish.
 /// Returns how many times it was really killed mid-run.
+/// `campaign --db DB run` for the mailing and recipients, into `outbox`, at a fixed instant.
+fn run_args(db: &Path, mailing: &Path, recipients: &Path, outbox: &Path) -> Vec<String> {
+    let path = |p: &Path| p.to_str().unwrap().to_owned();
+    vec![
+        "--db".into(),
+        path(db),
+        "run".into(),
+        "--mailing".into(),
+        path(mailing),
+        "--recipients".into(),
+        path(recipients),
+        "--outbox".into(),
+        path(outbox),
+        "--now".into(),
+        "2026-11-22T10:00:30+03:00".into(),
+    ]
+}
+
 fn run_with_kills(args: &[String], envs: &[(&str, &str)]) -> usize {
     let binary = campaign_binary();
     let seed = std::time::SystemTime::now()
@@ -162,24 +180,8 @@ async fn killed_runs_never_send_a_chat_twice_and_forget_nobody() {
     )
     .unwrap();
     let db = dir.path().join("journal.db");
-    let args: Vec<String> = [
-        "--db",
-        db.to_str().unwrap(),
-        "run",
-        "--mailing",
-        mailing.to_str().unwrap(),
-        "--recipients",
-        recipients.to_str().unwrap(),
-        "--outbox",
-        dir.path().join("outbox").to_str().unwrap(),
-        "--channels",
-        channels.to_str().unwrap(),
-        "--now",
-        "2026-11-22T10:00:30+03:00",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut args = run_args(&db, &mailing, &recipients, &dir.path().join("outbox"));
+    args.extend(["--channels".into(), channels.to_str().unwrap().into()]);
     let killed =
         tokio::task::spawn_blocking(move || run_with_kills(&args, &[("TG_TOKEN", "123:secret")]))
             .await
@@ -237,22 +239,7 @@ fn killed_runs_through_the_outbox_write_every_message_exactly_once() {
     let (recipients, mailing) = write_inputs(dir.path());
     let db = dir.path().join("journal.db");
     let outbox = dir.path().join("outbox");
-    let args: Vec<String> = [
-        "--db",
-        db.to_str().unwrap(),
-        "run",
-        "--mailing",
-        mailing.to_str().unwrap(),
-        "--recipients",
-        recipients.to_str().unwrap(),
-        "--outbox",
-        outbox.to_str().unwrap(),
-        "--now",
-        "2026-11-22T10:00:30+03:00",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let args = run_args(&db, &mailing, &recipients, &outbox);
     let killed = run_with_kills(&args, &[]);
     assert!(
         killed >= 1,
