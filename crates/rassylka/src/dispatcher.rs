@@ -657,19 +657,15 @@ impl Rassylka {
             let mut verdict = Verdict::Continue;
             // Contacts reported gone, remembered once the results are safely recorded.
             let mut gone: Vec<(String, ChannelKind, String)> = Vec::new();
-            // Who each delivery is for, to accrue bonuses once the results are recorded.
-            let recipients: HashMap<i64, String> = if mailing.bonus.is_some() {
-                sends
-                    .iter()
-                    .map(|(d, _)| (d.id, d.planned.recipient_id.clone()))
-                    .collect()
-            } else {
-                HashMap::new()
-            };
+            // Who was reached, to accrue bonuses once the results are recorded.
+            let mut reached: Vec<String> = Vec::new();
             for (delivery, outcome) in sends {
                 let id = delivery.id;
                 match outcome {
                     Ok(receipt) => {
+                        if mailing.bonus.is_some() {
+                            reached.push(delivery.planned.recipient_id);
+                        }
                         let cost = receipt.cost.map(|m| m.0);
                         results.push(DeliveryResult::Sent {
                             id,
@@ -760,10 +756,7 @@ impl Rassylka {
                 return Err(e);
             }
             if mailing.bonus.is_some() {
-                owed.extend(results.iter().filter_map(|r| match r {
-                    DeliveryResult::Sent { id, .. } => recipients.get(id).cloned(),
-                    _ => None,
-                }));
+                owed.append(&mut reached);
                 if owed.len() >= ACCRUAL_BATCH
                     && let Err(e) = accruals.start(std::mem::take(&mut owed)).await
                 {
