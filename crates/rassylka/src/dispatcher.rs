@@ -843,8 +843,8 @@ impl Rassylka {
             }])
         })?;
         // A recipient reached on two channels appears twice; accrue once.
-        let mut seen = HashSet::new();
-        recipients.retain(|id| seen.insert(id.clone()));
+        recipients.sort_unstable();
+        recipients.dedup();
         let done: HashSet<String> = self
             .inner
             .store
