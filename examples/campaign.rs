@@ -25,7 +25,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 use rassylka::channels::{Channel, ChannelsFile, FileOutbox};
 use rassylka::model::ChannelKind;
-use rassylka::store::{MailingState, Store};
+use rassylka::store::MailingState;
+use rassylka::store::prelude::*;
 use rassylka::{
     Clock, DispatchError, Dispatcher, JsonlFile, Mailing, ManualClock, MemoryLedger, Rassylka,
     SqliteStore, SystemClock,
@@ -90,6 +91,10 @@ enum Command {
         /// Resend deliveries a crash left «unknown».
         #[arg(long)]
         resend_unknown: bool,
+        /// How long this worker's claims last without renewal, in seconds (default 60): a
+        /// worker that dies or stalls longer loses them to the others.
+        #[arg(long, value_name = "SECONDS")]
+        lease_secs: Option<f64>,
     },
     /// The journal of a mailing, one JSON line per delivery.
     Journal {
@@ -109,6 +114,10 @@ fn dispatch_error(e: DispatchError) -> CliError {
     } else {
         CliError::failed(e)
     }
+}
+
+fn store_error(e: rassylka::store::StoreError) -> CliError {
+    CliError::failed(format!("the journal failed: {e}"))
 }
 
 fn read(path: &Path) -> Result<String, CliError> {
@@ -152,6 +161,7 @@ async fn dispatcher(
     channels: BTreeMap<ChannelKind, Arc<dyn Channel>>,
     clock: Arc<dyn Clock>,
     skip_malformed: bool,
+    lease: Option<Duration>,
 ) -> Result<(Rassylka, Arc<SqliteStore>), CliError> {
     let store = Arc::new(
         SqliteStore::open(db)
@@ -167,6 +177,9 @@ async fn dispatcher(
         .clock(clock)
         .skip_malformed(skip_malformed)
         .max_wait(Duration::from_secs(30));
+    if let Some(lease) = lease {
+        builder = builder.lease(lease);
+    }
     if let Some(file) = &setup.channels_file {
         for (channel, price) in &file.tariffs {
             builder = builder.tariff(*channel, price.0);
@@ -205,6 +218,7 @@ async fn run(args: Args) -> Result<String, CliError> {
                 BTreeMap::new(),
                 Arc::new(SystemClock),
                 false,
+                None,
             )
             .await?;
             if matches!(args.command, Command::Preview { .. }) {
@@ -252,8 +266,15 @@ async fn run(args: Args) -> Result<String, CliError> {
             now,
             skip_malformed,
             resend_unknown,
+            lease_secs,
         } => {
             let setup = load(inputs)?;
+            let lease = lease_secs
+                .map(|s| {
+                    Duration::try_from_secs_f64(s)
+                        .map_err(|e| bad(format!("--lease-secs `{s}`: {e}")))
+                })
+                .transpose()?;
             let clock: Arc<dyn Clock> = match now {
                 Some(text) => Arc::new(ManualClock::starting_at(
                     DateTime::parse_from_rfc3339(text)
@@ -275,8 +296,16 @@ async fn run(args: Args) -> Result<String, CliError> {
                     channels.insert(*kind, Arc::new(outbox));
                 }
             }
-            let (dispatcher, store) =
-                dispatcher(&args.db, inputs, &setup, channels, clock, *skip_malformed).await?;
+            let (dispatcher, store) = dispatcher(
+                &args.db,
+                inputs,
+                &setup,
+                channels,
+                clock,
+                *skip_malformed,
+                lease,
+            )
+            .await?;
             let id = setup.mailing.id.clone();
             dispatcher
                 .save(&setup.mailing)
@@ -285,10 +314,14 @@ async fn run(args: Args) -> Result<String, CliError> {
             let state = store
                 .mailing(&id)
                 .await
-                .map_err(dispatch_error)?
+                .map_err(store_error)?
                 .map(|r| r.state);
             if state == Some(MailingState::Draft) {
-                dispatcher.confirm(&id).await.map_err(dispatch_error)?;
+                match dispatcher.confirm(&id).await {
+                    // Another worker confirmed it at the same moment.
+                    Err(DispatchError::WrongState { .. }) => {}
+                    other => other.map_err(dispatch_error)?,
+                }
             }
             if *resend_unknown {
                 dispatcher
@@ -300,8 +333,10 @@ async fn run(args: Args) -> Result<String, CliError> {
             let state = store
                 .mailing(&id)
                 .await
-                .map_err(dispatch_error)?
+                .map_err(store_error)?
                 .map_or("unknown", |r| r.state.as_str());
+            // Everything into the journal file itself, so a copy of the file alone is whole.
+            store.close().await.map_err(store_error)?;
             let c = report.counts;
             Ok(serde_json::json!({
                 "mailing": id,
@@ -311,25 +346,28 @@ async fn run(args: Args) -> Result<String, CliError> {
                 "sent": c.sent, "failed": c.failed, "skipped": c.skipped, "unknown": c.unknown,
                 "queued": c.queued, "standby": c.standby,
                 "recovered_unknown": report.recovered_unknown,
+                "lease_lost": report.lease_lost,
                 "next_due": report.next_due.map(|d| d.to_rfc3339()),
             })
             .to_string())
         }
         Command::Journal { mailing_id } => {
-            let store = SqliteStore::open(&args.db).await.map_err(dispatch_error)?;
+            let store = SqliteStore::open(&args.db)
+                .await
+                .map_err(|e| CliError::failed(format!("{}: {e}", args.db.display())))?;
             // Printed page by page, so a journal of millions never sits in memory.
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             for occurrence in store
                 .occurrences(Some(mailing_id))
                 .await
-                .map_err(dispatch_error)?
+                .map_err(store_error)?
             {
                 let mut after = 0;
                 loop {
                     let rows = store
                         .deliveries(occurrence.id, after, 1000)
                         .await
-                        .map_err(dispatch_error)?;
+                        .map_err(store_error)?;
                     let Some(last) = rows.last() else { break };
                     after = last.id;
                     for d in &rows {

@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use rassylka::channels::{Channel, FileOutbox};
 use rassylka::model::ChannelKind;
-use rassylka::store::{DeliveryStatus, Store};
+use rassylka::store::DeliveryStatus;
+use rassylka::store::prelude::*;
 use rassylka::{
     Dispatcher, Mailing, ManualClock, MemoryLedger, MemorySource, Progress, Rassylka, SqliteStore,
 };

@@ -16,7 +16,7 @@ const RECIPIENTS: usize = 20_000;
 const CONCURRENCY: usize = 32;
 const KILLS: usize = 4;
 
-fn campaign_binary() -> PathBuf {
+pub(crate) fn campaign_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let target = exe.parent().and_then(Path::parent).unwrap();
     let binary = target.join("examples").join("campaign");
@@ -31,10 +31,10 @@ fn campaign_binary() -> PathBuf {
     binary
 }
 
-fn write_inputs(dir: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn write_inputs(dir: &Path, recipients_count: usize) -> (PathBuf, PathBuf) {
     let recipients = dir.join("people.jsonl");
-    let mut text = String::with_capacity(RECIPIENTS * 80);
-    for i in 1..=RECIPIENTS {
+    let mut text = String::with_capacity(recipients_count * 80);
+    for i in 1..=recipients_count {
         text.push_str(&format!(
             "{{\"id\": \"c-{i}\", \"first_name\": \"Гость {i}\", \"contacts\": {{\"telegram_chat_id\": {i}}}}}\n"
         ));
@@ -53,10 +53,10 @@ fn write_inputs(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 /// A cheap deterministic pseudo-random sequence, seeded from the clock.
-struct Dice(u64);
+pub(crate) struct Dice(pub(crate) u64);
 
 impl Dice {
-    fn next(&mut self, below: u64) -> u64 {
+    pub(crate) fn next(&mut self, below: u64) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -67,7 +67,7 @@ impl Dice {
 /// Runs `campaign run` and kills it after a random moment, `KILLS` times, then lets it finish.
 /// Returns how many times it was really killed mid-run.
 /// `campaign --db DB run` for the mailing and recipients, into `outbox`, at a fixed instant.
-fn run_args(db: &Path, mailing: &Path, recipients: &Path, outbox: &Path) -> Vec<String> {
+pub(crate) fn run_args(db: &Path, mailing: &Path, recipients: &Path, outbox: &Path) -> Vec<String> {
     let path = |p: &Path| p.to_str().unwrap().to_owned();
     vec![
         "--db".into(),
@@ -81,6 +81,9 @@ fn run_args(db: &Path, mailing: &Path, recipients: &Path, outbox: &Path) -> Vec<
         path(outbox),
         "--now".into(),
         "2026-11-22T10:00:30+03:00".into(),
+        // A killed run's claims come back to the next run two seconds later.
+        "--lease-secs".into(),
+        "2".into(),
     ]
 }
 
@@ -122,7 +125,7 @@ fn run_with_kills(args: &[String], envs: &[(&str, &str)]) -> usize {
     killed
 }
 
-fn journal_statuses(db: &Path) -> HashMap<String, usize> {
+pub(crate) fn journal_statuses(db: &Path) -> HashMap<String, usize> {
     let output = Command::new(campaign_binary())
         .args([
             "--db",
@@ -145,7 +148,7 @@ fn journal_statuses(db: &Path) -> HashMap<String, usize> {
 }
 
 /// Answers `sendMessage` like the Bot API, a little slowly so kills land mid-request.
-struct TelegramLike;
+pub(crate) struct TelegramLike(pub(crate) Duration);
 
 impl Respond for TelegramLike {
     fn respond(&self, request: &Request) -> ResponseTemplate {
@@ -155,7 +158,7 @@ impl Respond for TelegramLike {
                 "ok": true,
                 "result": {"message_id": 1, "date": 1_763_800_000, "chat": {"id": body["chat_id"], "type": "private"}, "text": body["text"]}
             }))
-            .set_delay(Duration::from_millis(2))
+            .set_delay(self.0)
     }
 }
 
@@ -164,11 +167,11 @@ async fn killed_runs_never_send_a_chat_twice_and_forget_nobody() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path_regex(r"^/bot[^/]+/sendMessage$"))
-        .respond_with(TelegramLike)
+        .respond_with(TelegramLike(Duration::from_millis(2)))
         .mount(&server)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let (recipients, mailing) = write_inputs(dir.path());
+    let (recipients, mailing) = write_inputs(dir.path(), RECIPIENTS);
     let channels = dir.path().join("channels.json");
     std::fs::write(
         &channels,
@@ -236,7 +239,7 @@ async fn killed_runs_never_send_a_chat_twice_and_forget_nobody() {
 #[test]
 fn killed_runs_through_the_outbox_write_every_message_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (recipients, mailing) = write_inputs(dir.path());
+    let (recipients, mailing) = write_inputs(dir.path(), RECIPIENTS);
     let db = dir.path().join("journal.db");
     let outbox = dir.path().join("outbox");
     let args = run_args(&db, &mailing, &recipients, &outbox);

@@ -9,6 +9,11 @@ pub enum ErrorClass {
     /// Try again later (timeouts, HTTP 429/5xx, SMTP 4xx, flood control), honouring
     /// [`ChannelError::retry_after`] when given.
     Transient,
+    /// No answer after the request may have been written (a read timeout, a connection reset
+    /// or closed mid-answer): the provider may hold the message. Never retried blind: the
+    /// delivery is «unknown», unless the channel takes the delivery key as an idempotency key,
+    /// when it is sent again with the same key.
+    Ambiguous,
     /// Permanent for this recipient on this channel (blocked bot, VK 901, SMTP 550): mark the
     /// contact unreachable, never retry.
     RecipientGone,
@@ -25,6 +30,7 @@ impl ErrorClass {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorClass::Transient => "transient",
+            ErrorClass::Ambiguous => "ambiguous",
             ErrorClass::RecipientGone => "recipient_gone",
             ErrorClass::Rejected => "rejected",
             ErrorClass::Quota => "quota",
@@ -70,6 +76,11 @@ impl ChannelError {
     /// A transient error.
     pub fn transient(reason: impl Into<String>) -> Self {
         Self::new(ErrorClass::Transient, reason)
+    }
+
+    /// No answer after the request may have reached the provider.
+    pub fn ambiguous(reason: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Ambiguous, reason)
     }
 
     /// The recipient cannot be reached on this channel any more.
@@ -157,6 +168,7 @@ impl fmt::Display for ChannelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let class = match self.class {
             ErrorClass::Transient => "transient error",
+            ErrorClass::Ambiguous => "no answer",
             ErrorClass::RecipientGone => "recipient gone",
             ErrorClass::Rejected => "message rejected",
             ErrorClass::Quota => "quota exhausted",

@@ -17,22 +17,26 @@ pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, ChannelError>
         })
 }
 
-/// Classifies a failure to get any HTTP answer, scrubbing the URL out of it.
+/// Classifies a failure to get any HTTP answer, scrubbing the URL out of it. Only a failure
+/// to connect is known to have sent nothing (transient); no answer after that — a timeout, a
+/// reset, an unreadable answer — may have left the message with the provider (ambiguous).
 pub(crate) fn transport_error(error: reqwest::Error) -> ChannelError {
     let error = error.without_url();
-    let reason = if error.is_timeout() {
-        "the provider did not answer in time"
-    } else if error.is_connect() {
-        "cannot connect to the provider"
-    } else if error.is_builder() {
+    if error.is_builder() {
         return ChannelError::configuration("invalid request (check the base url)")
             .with_source(error);
+    }
+    if error.is_connect() {
+        return ChannelError::transient("cannot connect to the provider").with_source(error);
+    }
+    let reason = if error.is_timeout() {
+        "the provider did not answer in time"
     } else if error.is_decode() || error.is_body() {
         "cannot read the provider's answer"
     } else {
-        "request to the provider failed"
+        "the connection failed before the provider answered"
     };
-    ChannelError::transient(reason).with_source(error)
+    ChannelError::ambiguous(reason).with_source(error)
 }
 
 /// Reads the body of any answer; a body that cannot be read is transient.

@@ -9,7 +9,6 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use rassylka_model::{Address, ChannelKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use crate::segments::sms_segments;
 use crate::{Channel, ChannelError, CostEstimate, Image, Message, Receipt, Verification};
@@ -38,14 +37,125 @@ pub struct OutboxRecord {
 /// The file outbox (SPEC §8): every message becomes one JSON line in `DIR/<channel>.jsonl`,
 /// and an e-mail also `DIR/email/<key>.eml`. It is the embedded default and the dry run.
 ///
-/// It is idempotent on the delivery key, across restarts too: [`FileOutbox::open`] reads the
-/// keys already in the file, and a message whose key is there is not written again (the send
-/// still succeeds). A line is written and fsynced before `send` returns; a torn last line left
-/// by a crash is cut off at open, since its send never returned.
+/// It is idempotent on the delivery key, across restarts and across processes: a send takes
+/// an exclusive lock on the file, reads the lines other processes appended since it last
+/// looked, and does not write a message whose key is there (the send still succeeds). A line
+/// is written and fsynced before `send` returns; a torn last line left by a crash is cut off,
+/// since its send never returned.
 pub struct FileOutbox {
     dir: PathBuf,
     kind: ChannelKind,
-    keys: tokio::sync::Mutex<HashSet<String>>,
+    seen: std::sync::Arc<std::sync::Mutex<Seen>>,
+}
+
+/// The keys of the outbox file, read up to a byte offset.
+#[derive(Debug, Default)]
+struct Seen {
+    keys: HashSet<String>,
+    read_to: u64,
+}
+
+impl Seen {
+    /// Takes the complete lines of `bytes` (read from `read_to` on); returns how many bytes
+    /// they span.
+    fn take(&mut self, bytes: &[u8], kind: ChannelKind) -> Result<usize, ChannelError> {
+        let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        for line in bytes[..complete].split(|&b| b == b'\n') {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let record: OutboxRecord = serde_json::from_slice(line).map_err(|e| {
+                ChannelError::configuration(format!(
+                    "outbox: a line of {kind}.jsonl after byte {} is not a record",
+                    self.read_to
+                ))
+                .with_source(e)
+            })?;
+            self.keys.insert(record.delivery_key);
+        }
+        self.read_to += complete as u64;
+        Ok(complete)
+    }
+}
+
+/// How long a send waits for another process's lock on the outbox file (a stopped process
+/// can hold it indefinitely).
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Takes the file's exclusive lock, or says «try later» after `patience`.
+fn lock_within(file: &std::fs::File, patience: std::time::Duration) -> Result<(), ChannelError> {
+    let started = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < patience => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(ChannelError::transient(
+                    "outbox: another process has held the file's lock for too long",
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_error("lock the file", e)),
+        }
+    }
+}
+
+/// Under the file's exclusive lock: catches up with what other writers appended (cutting a
+/// torn line a dead writer left), then appends `line` unless its key is there. Returns
+/// whether it wrote.
+fn append_once(
+    path: &Path,
+    seen: &std::sync::Mutex<Seen>,
+    kind: ChannelKind,
+    key: &str,
+    line: &[u8],
+    eml: Option<(PathBuf, Vec<u8>)>,
+) -> Result<bool, ChannelError> {
+    use std::io::Write as _;
+    let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| io_error("open the file", e))?;
+    lock_within(&file, LOCK_PATIENCE)?;
+    let len = file
+        .metadata()
+        .map_err(|e| io_error("read the file", e))?
+        .len();
+    if len > seen.read_to {
+        let mut fresh = Vec::new();
+        file.seek(SeekFrom::Start(seen.read_to))
+            .and_then(|_| file.read_to_end(&mut fresh))
+            .map_err(|e| io_error("read the file", e))?;
+        let from = seen.read_to;
+        let complete = seen.take(&fresh, kind)?;
+        if complete < fresh.len() {
+            // The lock is ours, so whoever wrote that part of a line is gone.
+            file.set_len(from + complete as u64)
+                .map_err(|e| io_error("cut a torn last line", e))?;
+        }
+    }
+    if seen.keys.contains(key) {
+        return Ok(false);
+    }
+    if let Some((eml_path, bytes)) = eml {
+        if let Some(parent) = eml_path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| io_error("create the email directory", e))?;
+        }
+        std::fs::write(&eml_path, &bytes)
+            .and_then(|()| std::fs::File::open(&eml_path)?.sync_all())
+            .map_err(|e| io_error("write", e))?;
+    }
+    file.write_all(line)
+        .and_then(|()| file.sync_data())
+        .map_err(|e| io_error("write", e))?;
+    seen.read_to += line.len() as u64;
+    seen.keys.insert(key.to_owned());
+    Ok(true)
 }
 
 impl std::fmt::Debug for FileOutbox {
@@ -78,33 +188,19 @@ impl FileOutbox {
             .create(true)
             .open(&path)
             .map_err(|e| io_error("open the file", e))?;
+        file.lock().map_err(|e| io_error("lock the file", e))?;
         let mut content = Vec::new();
         file.read_to_end(&mut content)
             .map_err(|e| io_error("read the file", e))?;
-        let complete = content
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
+        let mut seen = Seen::default();
+        let complete = seen.take(&content, kind)?;
         if complete < content.len() {
             file.set_len(complete as u64)
                 .and_then(|()| file.seek(SeekFrom::End(0)).map(drop))
                 .and_then(|()| file.sync_all())
                 .map_err(|e| io_error("cut a torn last line", e))?;
         }
-        let mut keys = HashSet::new();
-        for (number, line) in content[..complete].split(|&b| b == b'\n').enumerate() {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let record: OutboxRecord = serde_json::from_slice(line).map_err(|e| {
-                ChannelError::configuration(format!(
-                    "outbox: line {} of {kind}.jsonl is not a record",
-                    number + 1
-                ))
-                .with_source(e)
-            })?;
-            keys.insert(record.delivery_key);
-        }
+        drop(file);
         // The new file's directory entry must be durable too.
         if let Ok(handle) = std::fs::File::open(&dir) {
             let _ = handle.sync_all();
@@ -112,7 +208,7 @@ impl FileOutbox {
         Ok(FileOutbox {
             dir,
             kind,
-            keys: tokio::sync::Mutex::new(keys),
+            seen: std::sync::Arc::new(std::sync::Mutex::new(seen)),
         })
     }
 
@@ -123,7 +219,11 @@ impl FileOutbox {
 
     /// Whether a message with `delivery_key` was already written.
     pub async fn contains(&self, delivery_key: &str) -> bool {
-        self.keys.lock().await.contains(delivery_key)
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys
+            .contains(delivery_key)
     }
 
     /// Reads every record of the outbox file.
@@ -176,24 +276,6 @@ fn image_text(image: &Image) -> String {
         Image::Path(path) => path.display().to_string(),
         Image::Url(url) => url.clone(),
     }
-}
-
-async fn write_durably(path: &Path, bytes: &[u8], append: bool) -> Result<(), ChannelError> {
-    let mut options = tokio::fs::OpenOptions::new();
-    options.create(true);
-    if append {
-        options.append(true);
-    } else {
-        options.write(true).truncate(true);
-    }
-    let mut file = options
-        .open(path)
-        .await
-        .map_err(|e| io_error("open the file", e))?;
-    file.write_all(bytes)
-        .await
-        .map_err(|e| io_error("write", e))?;
-    file.sync_data().await.map_err(|e| io_error("sync", e))
 }
 
 fn header_text(value: &str) -> String {
@@ -265,23 +347,15 @@ impl Channel for FileOutbox {
     }
 
     async fn send(&self, to: &Address, message: &Message) -> Result<Receipt, ChannelError> {
-        // Held across the writes, so two sends of one key cannot both miss it.
-        let mut keys = self.keys.lock().await;
         let mut receipt = Receipt::new(message.delivery_key.clone());
         receipt.parts = Some(self.estimate(message).units);
-        if keys.contains(&message.delivery_key) {
-            return Ok(receipt);
-        }
         let now = chrono::Utc::now();
-        if self.kind == ChannelKind::Email {
-            let path = self.eml_path(&message.delivery_key);
-            if let Some(parent) = path.parent() {
-                tokio::fs::create_dir_all(parent)
-                    .await
-                    .map_err(|e| io_error("create the email directory", e))?;
-            }
-            write_durably(&path, eml(to, message, &now.to_rfc2822()).as_bytes(), false).await?;
-        }
+        let eml = (self.kind == ChannelKind::Email).then(|| {
+            (
+                self.eml_path(&message.delivery_key),
+                eml(to, message, &now.to_rfc2822()).into_bytes(),
+            )
+        });
         let record = OutboxRecord {
             delivery_key: message.delivery_key.clone(),
             recipient: to.to_string(),
@@ -296,8 +370,13 @@ impl Channel for FileOutbox {
             ChannelError::rejected("outbox: cannot encode the record").with_source(e)
         })?;
         line.push(b'\n');
-        write_durably(&self.path(), &line, true).await?;
-        keys.insert(message.delivery_key.clone());
+        let (path, seen, kind) = (self.path(), std::sync::Arc::clone(&self.seen), self.kind);
+        let key = message.delivery_key.clone();
+        tokio::task::spawn_blocking(move || append_once(&path, &seen, kind, &key, &line, eml))
+            .await
+            .map_err(|e| {
+                ChannelError::configuration("outbox: the writer stopped").with_source(e)
+            })??;
         Ok(receipt)
     }
 

@@ -309,3 +309,30 @@ async fn outbox_writes_email_as_eml_too() {
     assert!(eml.contains("text/plain") && eml.contains("text/html"));
     assert!(outbox.verify().await.is_ok());
 }
+
+#[tokio::test]
+async fn two_outboxes_on_one_folder_write_each_key_once() {
+    // Two workers (processes) appending to one outbox: each sees what the other wrote, and a
+    // torn line one of them left when it died is cut before the other appends.
+    let dir = tempfile::tempdir().unwrap();
+    let to = Address::TelegramChat(42);
+    let one = FileOutbox::open(dir.path(), ChannelKind::Telegram).unwrap();
+    let two = FileOutbox::open(dir.path(), ChannelKind::Telegram).unwrap();
+    one.send(&to, &Message::new("k-1", "one")).await.unwrap();
+    two.send(&to, &Message::new("k-1", "one")).await.unwrap();
+    two.send(&to, &Message::new("k-2", "two")).await.unwrap();
+    let path = dir.path().join("telegram.jsonl");
+    let mut raw = std::fs::read(&path).unwrap();
+    raw.extend_from_slice(br#"{"delivery_key":"k-3","recip"#);
+    std::fs::write(&path, raw).unwrap();
+    one.send(&to, &Message::new("k-2", "two")).await.unwrap();
+    one.send(&to, &Message::new("k-3", "three")).await.unwrap();
+    two.send(&to, &Message::new("k-3", "three")).await.unwrap();
+    let keys: Vec<String> = one
+        .records()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.delivery_key)
+        .collect();
+    assert_eq!(keys, ["k-1", "k-2", "k-3"]);
+}

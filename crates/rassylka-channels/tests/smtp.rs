@@ -1,14 +1,12 @@
 //! SMTP adapter against a real SMTP server on loopback (tests/support/smtp.rs).
 #![cfg(feature = "smtp")]
 
-mod support;
-
+use crate::support::smtp::{Security, SmtpServer};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use rassylka_channels::{Channel, ErrorClass, Image, Message, SmtpChannel, SmtpSettings};
 use rassylka_model::{Address, EmailAddress};
 use serde_json::json;
-use support::smtp::{Security, SmtpServer};
 
 fn channel(port: u16, password: &str) -> SmtpChannel {
     channel_with_tls(port, password, "none")

@@ -18,6 +18,14 @@ pub enum ModelError {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// A chat or user id that is not one.
+    #[error("invalid address `{input}`: {reason}")]
+    InvalidAddress {
+        /// The text as given.
+        input: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
     /// A money amount that is not a decimal number.
     #[error("invalid amount `{input}`: expected a decimal number such as 1250.50")]
     InvalidMoney {

@@ -6,7 +6,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{ChannelKind, EmailAddress, Money, PhoneNumber, Unreachable};
+use crate::{ChannelKind, EmailAddress, ModelError, Money, PhoneNumber, Unreachable};
 
 /// A person a mailing may reach, in the JSON shape of the specification (§2).
 ///
@@ -134,6 +134,30 @@ pub enum Address {
     VkUser(i64),
     /// Wallet card serial.
     WalletCard(String),
+}
+
+impl Address {
+    /// Reads back an address written with its `Display` form for `channel` (as a journal
+    /// keeps it), validating it again.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidEmail`] or [`ModelError::InvalidPhone`] for a bad address,
+    /// [`ModelError::InvalidAddress`] for a chat or user id that is not a number.
+    pub fn parse(channel: ChannelKind, text: &str) -> Result<Address, ModelError> {
+        let id = |what: &'static str| {
+            text.parse::<i64>().map_err(|_| ModelError::InvalidAddress {
+                input: text.to_owned(),
+                reason: what,
+            })
+        };
+        Ok(match channel {
+            ChannelKind::Email => Address::Email(EmailAddress::parse(text)?),
+            ChannelKind::Sms => Address::Phone(PhoneNumber::parse(text)?),
+            ChannelKind::Telegram => Address::TelegramChat(id("a telegram chat id is a number")?),
+            ChannelKind::Vk => Address::VkUser(id("a vk user id is a number")?),
+            ChannelKind::Push => Address::WalletCard(text.to_owned()),
+        })
+    }
 }
 
 impl fmt::Display for Address {

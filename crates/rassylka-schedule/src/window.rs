@@ -165,3 +165,16 @@ impl From<SendWindow> for RawWindow {
         }
     }
 }
+
+/// The first instant of the civil day after the one `at` falls on in `zone`: when a daily
+/// quota renews. Midnight may fall in a DST gap somewhere; the first valid hour is taken.
+pub fn next_local_midnight(at: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
+    let tomorrow = at.with_timezone(&zone).date_naive() + chrono::Days::new(1);
+    (0..24)
+        .find_map(|h| {
+            tomorrow
+                .and_hms_opt(h, 0, 0)
+                .and_then(|t| t.and_local_timezone(zone).earliest())
+        })
+        .map_or(at + chrono::TimeDelta::days(1), |t| t.with_timezone(&Utc))
+}

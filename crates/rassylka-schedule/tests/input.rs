@@ -1,11 +1,9 @@
 //! Reading schedules, graces, windows and keys: bad input is an error naming the field.
 
-mod common;
-
 use std::error::Error as _;
 
+use crate::common::local;
 use chrono::{NaiveTime, TimeDelta};
-use common::local;
 use rassylka_schedule::{Error, Every, Grace, Misfire, OccurrenceKey, Schedule, SendWindow, Tz};
 
 fn schedule_error(json: &str) -> String {

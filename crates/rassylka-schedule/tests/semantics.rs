@@ -1,11 +1,9 @@
 //! SPEC §5a, one test (or a few) per row.
 
-mod common;
-
 use std::collections::HashSet;
 
+use crate::common::{instant, local, rfc3339, schedule};
 use chrono::{Datelike, NaiveDate, Timelike, Weekday};
-use common::{instant, local, rfc3339, schedule};
 use rassylka_schedule::{Grace, Misfire, OccurrenceKey, SendWindow, Tz};
 
 const FAR_PAST: &str = "2000-01-01T00:00:00Z";

@@ -1,8 +1,6 @@
 //! Send windows in the recipient's zone, across midnight and DST.
 
-mod common;
-
-use common::instant;
+use crate::common::instant;
 use rassylka_schedule::{SendWindow, Tz, recipient_zone};
 
 fn window(from: &str, to: &str) -> SendWindow {

@@ -770,6 +770,17 @@ fn check_names(names: &[String], path: &str) -> Parsed<()> {
 }
 
 impl Rule {
+    /// Whether a date leaf (`{"date": …}`) appears anywhere in the tree: such a rule picks
+    /// different people on different days, so a periodic mailing catches up every missed run.
+    pub fn has_date_leaf(&self) -> bool {
+        match self {
+            Rule::Date(_) => true,
+            Rule::All(rules) | Rule::Any(rules) => rules.iter().any(Rule::has_date_leaf),
+            Rule::Not(rule) => rule.has_date_leaf(),
+            _ => false,
+        }
+    }
+
     /// Parses a rule from JSON text.
     ///
     /// # Errors

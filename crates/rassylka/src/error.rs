@@ -1,5 +1,7 @@
 use std::fmt;
 
+use rassylka_store::StoreError;
+
 /// One thing wrong with an input, and where: a JSON path (`content.sms.text`) or a line
 /// (`recipients:17`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,9 +63,9 @@ pub enum DispatchError {
     /// The recipient source failed.
     #[error("reading recipients failed")]
     Source(#[source] BoxError),
-    /// The store failed.
-    #[error("the journal store failed")]
-    Store(#[source] BoxError),
+    /// The journal failed; the message names the cause.
+    #[error("the journal failed: {0}")]
+    Store(#[source] StoreError),
     /// The bonus ledger failed.
     #[error("the bonus ledger failed")]
     Ledger(#[source] BoxError),
@@ -90,19 +92,16 @@ impl DispatchError {
 
     /// Whether trying again later may succeed (the store or source was unavailable).
     pub fn is_transient(&self) -> bool {
-        matches!(self, DispatchError::Store(_) | DispatchError::Source(_))
+        match self {
+            DispatchError::Store(e) => e.is_transient() || e.is_conflict(),
+            DispatchError::Source(_) => true,
+            _ => false,
+        }
     }
 }
 
-impl DispatchError {
-    /// The journal failed with `error`.
-    pub(crate) fn store(error: impl Into<BoxError>) -> Self {
-        DispatchError::Store(error.into())
-    }
-}
-
-impl From<sqlx::Error> for DispatchError {
-    fn from(e: sqlx::Error) -> Self {
-        DispatchError::Store(Box::new(e))
+impl From<StoreError> for DispatchError {
+    fn from(e: StoreError) -> Self {
+        DispatchError::Store(e)
     }
 }

@@ -17,7 +17,7 @@
 //!     let dispatcher = Rassylka::builder()
 //!         .recipients(MemorySource::new(vec![anna]))
 //!         .channel(telegram.clone())
-//!         .store(SqliteStore::in_memory().await?)
+//!         .store(SqliteStore::temporary().await?)
 //!         .build()?;
 //!     let mailing = Mailing::from_json(r#"{"id": "m-1", "class": "service", "channels": ["telegram"],
 //!         "content": {"default": {"text": "{first_name}, ваш заказ готов"}}}"#)?;
@@ -56,28 +56,44 @@
 //! resent safely. Bonuses are accrued once per (occurrence, recipient) through the
 //! [`BonusLedger`], keyed so that a retried accrual is the same one.
 //!
+//! **Several workers.** Every dispatcher is a worker with its own id; its claims are leases
+//! on the journal's wall clock, renewed while it sends. Rows whose lease ran out (their worker
+//! died or stalled) are settled by any other worker as after a crash; a late result of a
+//! worker that lost its lease is refused and counted in [`RunReport::lease_lost`]. Several
+//! processes may share one SQLite file or one PostgreSQL database.
+//!
 //! # Features
-//! None of its own; the channel adapters are features of [`channels`].
+//! - `sqlite` (default): [`SqliteStore`], the embedded journal (`rassylka-sqlite`).
+//!
+//! The channel adapters are features of [`channels`].
 
+mod bonus;
 mod clock;
 mod dispatcher;
 mod error;
+mod firing;
+mod freeze;
 mod ledger;
+mod lifecycle;
 mod mailing;
 mod plan;
+mod recovery;
+mod send;
 mod source;
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dispatcher::{
-    ChannelCost, CostReport, Dispatcher, Preview, Progress, ProgressHook, Rassylka,
+    ChannelCost, Config, CostReport, Dispatcher, Preview, Progress, ProgressHook, Rassylka,
     RassylkaBuilder, RunReport,
 };
 pub use error::{DispatchError, Problem};
 pub use ledger::{Accrual, BonusLedger, MemoryLedger};
 pub use mailing::{Bonus, ChannelContent, DeliveryMode, Mailing, MailingKind};
 pub use source::{JsonlFile, MemorySource, RecipientSource, SourceItem};
-pub use store::{SqliteStore, Store};
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
+pub use store::Store;
 
 pub use rassylka_channels as channels;
 pub use rassylka_model as model;

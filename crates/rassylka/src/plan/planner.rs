@@ -1,5 +1,5 @@
-//! Who gets what: the one function that both previews and freezes an occurrence's audience,
-//! so a preview equals what a run targets on the same data.
+//! Who gets what for one recipient: segment, reachable channels, priority ranks, send window,
+//! rendered texts and cost.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -38,13 +38,6 @@ pub(crate) struct Planner<'m> {
     tariffs: BTreeMap<ChannelKind, Decimal>,
     window: Option<SendWindow>,
     bookings: Vec<BookingMatch>,
-    /// The last recipient id seen, while ids have come in ascending order (empty before the
-    /// first: every id is longer).
-    last_id: String,
-    /// No delivery key can have been planned twice so far: recipient ids came in ascending
-    /// order (shorter first, then by text, so `9` comes before `10`) and no recipient
-    /// produced the same key twice.
-    keys_unique: bool,
 }
 
 /// What the plan did with one recipient.
@@ -63,7 +56,6 @@ impl<'m> Planner<'m> {
         fired_at: DateTime<Utc>,
         occurrence_key: String,
         tariffs: &BTreeMap<ChannelKind, Decimal>,
-        unreachable: HashMap<String, ChannelSet>,
     ) -> Result<Planner<'m>, DispatchError> {
         let zone = mailing.zone();
         let segment = Segment::compile(
@@ -125,12 +117,10 @@ impl<'m> Planner<'m> {
             fired_at,
             occurrence_key,
             content,
-            unreachable,
+            unreachable: HashMap::new(),
             tariffs: tariffs.clone(),
             window: mailing.send_window,
             bookings: Vec::new(),
-            last_id: String::new(),
-            keys_unique: true,
         })
     }
 
@@ -163,10 +153,13 @@ impl<'m> Planner<'m> {
         }
     }
 
+    /// The contacts known gone of the recipients planned next (looked up for each chunk).
+    pub(crate) fn set_unreachable(&mut self, gone: HashMap<String, ChannelSet>) {
+        self.unreachable = gone;
+    }
+
     /// A line of the recipients that could not be read, journaled as skipped.
     pub(crate) fn unreadable(&mut self, place: &str, error: &str) -> NewDelivery {
-        // Its key is made from the line, not from an id in order.
-        self.keys_unique = false;
         let id = place.replace(' ', ":");
         self.skipped(
             &id,
@@ -177,28 +170,11 @@ impl<'m> Planner<'m> {
         )
     }
 
-    /// Whether every delivery key planned so far is known to be unique, so the journal need
-    /// not look for repeats.
-    pub(crate) fn keys_unique(&self) -> bool {
-        self.keys_unique
-    }
-
     /// Appends the deliveries for `r` to `out`.
     pub(crate) fn plan(&mut self, r: &Recipient, out: &mut Vec<NewDelivery>) -> Planned {
-        if self.keys_unique {
-            let last = &self.last_id;
-            if (last.len(), last.as_bytes()) < (r.id.len(), r.id.as_bytes()) {
-                // One buffer for the whole scan, not an allocation per recipient.
-                self.last_id.clear();
-                self.last_id.push_str(&r.id);
-            } else {
-                self.keys_unique = false;
-            }
-        }
         let mut bookings = std::mem::take(&mut self.bookings);
         bookings.clear();
         let outcome = self.segment.evaluate(r, &mut bookings);
-        let first = out.len();
         let planned = match outcome {
             Outcome::NoMatch => Planned::NotMatched,
             _ => {
@@ -206,18 +182,6 @@ impl<'m> Planner<'m> {
                 Planned::Matched
             }
         };
-        // Two bookings with one id give one key twice.
-        let mine = &out[first..];
-        if self.keys_unique
-            && mine.len() > 1
-            && mine.iter().enumerate().any(|(i, d)| {
-                mine[i + 1..]
-                    .iter()
-                    .any(|e| e.delivery_key == d.delivery_key)
-            })
-        {
-            self.keys_unique = false;
-        }
         self.bookings = bookings;
         planned
     }

@@ -1,19 +1,13 @@
-//! The journal: mailings, occurrences and one row per delivery. [`Store`] is the contract;
-//! [`SqliteStore`] the embedded default.
-
-mod sqlite;
+//! What the journal holds: mailings, occurrences and deliveries, and their states.
 
 use std::fmt;
 use std::str::FromStr;
 
-use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use rassylka_model::ChannelKind;
 use rust_decimal::Decimal;
 
-pub use sqlite::SqliteStore;
-
-use crate::DispatchError;
+use crate::StoreError;
 
 /// `Display` and `FromStr` through the type's `as_str` and `ALL`: a name that is not one of
 /// them means the store holds rows this version does not know.
@@ -26,13 +20,13 @@ macro_rules! stored_names {
         }
 
         impl FromStr for $name {
-            type Err = DispatchError;
+            type Err = StoreError;
             fn from_str(text: &str) -> Result<Self, Self::Err> {
                 $name::ALL
                     .into_iter()
                     .find(|item| item.as_str() == text)
                     .ok_or_else(|| {
-                        DispatchError::store(format!(concat!("unknown ", $what, " `{}` in the store"), text))
+                        StoreError::invalid(format!(concat!("unknown ", $what, " `{}` in the journal"), text))
                     })
             }
         }
@@ -281,24 +275,22 @@ pub struct Delivery {
     pub updated_at: DateTime<Utc>,
     /// When it was sent.
     pub sent_at: Option<DateTime<Utc>>,
+    /// The worker holding it while it is `sending`.
+    pub worker: Option<String>,
 }
 
-/// What became of a claimed delivery.
+/// What became of a claimed delivery, as the dispatcher decided it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum DeliveryResult {
+pub enum Outcome {
     /// The provider took it.
     Sent {
-        /// Row id.
-        id: i64,
-        /// Provider's id.
+        /// The provider's id.
         provider_id: Option<String>,
-        /// What it cost, when the provider said.
+        /// What it cost, when the provider said (else the planned cost stands).
         cost: Option<Decimal>,
     },
-    /// Transient failure: queued again for `not_before`.
+    /// A transient failure: queued again, not before `not_before`.
     Retry {
-        /// Row id.
-        id: i64,
         /// When to try again.
         not_before: DateTime<Utc>,
         /// Error class.
@@ -306,21 +298,86 @@ pub enum DeliveryResult {
         /// The error.
         error: String,
     },
-    /// Failed for good; in priority mode the next channel of the group is queued.
+    /// Failed for good.
     Failed {
-        /// Row id.
-        id: i64,
         /// Error class.
         class: String,
         /// The error.
         error: String,
     },
-    /// Not attempted after all (the mailing paused or stopped): back to the queue, the claim's
-    /// attempt not counted.
-    Requeue {
-        /// Row id.
-        id: i64,
+    /// Not attempted after all (the mailing paused, the channel is down): back to the queue,
+    /// the claim's attempt not counted.
+    Requeue,
+    /// The provider may or may not hold it (no answer, or its sender died): never resent
+    /// unless the operator asks.
+    Unknown {
+        /// Why it is unknown.
+        error: String,
     },
+}
+
+/// What a settled delivery does to the other deliveries of its priority group (those in
+/// `standby`). The dispatcher decides; the store only applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupEffect {
+    /// Nothing.
+    Nothing,
+    /// The standby delivery of the lowest rank is queued (priority fallback).
+    FallBack,
+    /// Every standby delivery is skipped with the reason, for good.
+    Close {
+        /// Why (`delivered through telegram`).
+        reason: String,
+    },
+    /// Every standby delivery is skipped with the reason, held by this delivery:
+    /// [`QueueStore::reopen_unknown`](crate::QueueStore::reopen_unknown) puts them back in
+    /// standby when it reopens it.
+    Hold {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One result to record: a claimed delivery, the attempt it was claimed for (a fence against
+/// results of an older claim), what became of it, and what that does to its group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settle {
+    /// Row id.
+    pub id: i64,
+    /// [`Delivery::attempts`] as claimed.
+    pub attempt: u32,
+    /// What became of it.
+    pub outcome: Outcome,
+    /// Its group's fate.
+    pub then: GroupEffect,
+}
+
+/// Who may record a result: the store refuses a result whose row is not held so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fence<'a> {
+    /// The worker that claimed the row, while the row is still its own (sending, same
+    /// attempt). A row another worker took over after the lease expired is not.
+    Holder(&'a str),
+    /// Any worker, for a row still sending whose lease has expired (recovery).
+    Expired,
+}
+
+/// A claim's owner and how long the claim lasts without renewal. Deadlines are kept on the
+/// store's own wall clock, so workers on several machines agree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The worker's id, unique per process.
+    pub worker: String,
+    /// How long a claim or a renewal lasts.
+    pub length: std::time::Duration,
+}
+
+/// What [`QueueStore::record`](crate::QueueStore::record) did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// Rows whose result was refused: not held under the fence any more (another worker
+    /// recovered them after the lease expired). Nothing was written for them.
+    pub refused: Vec<i64>,
 }
 
 /// Deliveries of one occurrence by status.
@@ -343,7 +400,8 @@ pub struct StatusCounts {
 }
 
 impl StatusCounts {
-    pub(crate) fn add(&mut self, status: DeliveryStatus, n: u64) {
+    /// Adds `n` deliveries of `status`.
+    pub fn add(&mut self, status: DeliveryStatus, n: u64) {
         *match status {
             DeliveryStatus::Queued => &mut self.queued,
             DeliveryStatus::Standby => &mut self.standby,
@@ -376,139 +434,36 @@ impl StatusCounts {
     }
 }
 
-/// The audience of one occurrence being written: see [`Store::begin_freeze`].
-#[async_trait]
-pub trait Freeze: Send {
-    /// Writes deliveries, in the order they are to be sent.
-    async fn write(&mut self, deliveries: Vec<NewDelivery>) -> Result<(), DispatchError>;
-    /// Makes the audience visible and the occurrence `frozen`, all at once. A delivery key
-    /// written twice (the source lists a recipient twice) keeps its first delivery; the
-    /// later ones are journaled as skipped, and their number returned. With `keys_unique`
-    /// the caller knows no key was written twice, and the look for repeats is skipped.
-    async fn commit(self: Box<Self>, keys_unique: bool) -> Result<u64, DispatchError>;
+/// A mailing's new state, written by
+/// [`MailingStore::transition_mailing`](crate::MailingStore::transition_mailing) only if the
+/// mailing is still in one of the states the caller saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailingTransition {
+    /// The new state.
+    pub state: MailingState,
+    /// Why (a pause, a stop, a cancel); `None` clears it.
+    pub reason: Option<String>,
+    /// Until when a pause lasts; `None` clears it.
+    pub paused_until: Option<DateTime<Utc>>,
+    /// `Some` sets the instant up to which the schedule was looked at; `None` keeps it.
+    pub checked_at: Option<DateTime<Utc>>,
 }
 
-/// The journal's storage.
-///
-/// Designed for several workers: [`Store::claim`] hands each queued delivery to one caller
-/// (SQLite serialises writers; a PostgreSQL implementation claims with `FOR UPDATE SKIP
-/// LOCKED`), occurrence keys are unique, an audience is frozen once and all at once, and
-/// [`Store::recover`] turns the deliveries a dead worker left in `sending` into `unknown` (or
-/// back to the queue on channels that take an idempotency key).
-#[async_trait]
-pub trait Store: Send + Sync {
-    /// Inserts or replaces a mailing.
-    async fn save_mailing(&self, record: &MailingRecord) -> Result<(), DispatchError>;
-    /// A mailing by id.
-    async fn mailing(&self, id: &str) -> Result<Option<MailingRecord>, DispatchError>;
-    /// Every mailing.
-    async fn mailings(&self) -> Result<Vec<MailingRecord>, DispatchError>;
-    /// Inserts an occurrence unless its key exists.
-    async fn start_occurrence(
-        &self,
-        occurrence: &NewOccurrence,
-    ) -> Result<OccurrenceStart, DispatchError>;
-    /// Sets an occurrence's state.
-    async fn set_occurrence_state(
-        &self,
-        id: i64,
-        state: OccurrenceState,
-    ) -> Result<(), DispatchError>;
-    /// Occurrences of a mailing (all mailings with `None`), oldest first.
-    async fn occurrences(
-        &self,
-        mailing_id: Option<&str>,
-    ) -> Result<Vec<OccurrenceRecord>, DispatchError>;
-    /// Starts writing the audience of an occurrence that is still `freezing`, at `now`;
-    /// `None` when it is not (another dispatcher froze it meanwhile). Nothing written is
-    /// visible until [`Freeze::commit`]; dropping the freeze undoes it all, so a run refused
-    /// half-way (or killed) leaves the occurrence to be frozen again from the start.
-    async fn begin_freeze(
-        &self,
-        occurrence_id: i64,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Box<dyn Freeze>>, DispatchError>;
-    /// Marks up to `limit` queued deliveries due at `now` as sending and returns them, in row
-    /// order, with what sending needs (keys, address, texts, image, attempts); the result
-    /// columns (provider id, errors, times) are left empty.
-    async fn claim(
-        &self,
-        occurrence_id: i64,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<Delivery>, DispatchError>;
-    /// Records what became of claimed deliveries.
-    async fn record(
-        &self,
-        occurrence_id: i64,
-        results: &[DeliveryResult],
-        now: DateTime<Utc>,
-    ) -> Result<(), DispatchError>;
-    /// Records results and claims the next batch at once, so a send loop pays one
-    /// transaction per batch; the default calls [`Store::record`] then [`Store::claim`].
-    async fn record_and_claim(
-        &self,
-        occurrence_id: i64,
-        results: &[DeliveryResult],
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<Delivery>, DispatchError> {
-        self.record(occurrence_id, results, now).await?;
-        self.claim(occurrence_id, now, limit).await
+impl MailingTransition {
+    /// To `state`, with no reason, no pause, `checked_at` kept.
+    pub fn to(state: MailingState) -> Self {
+        MailingTransition {
+            state,
+            reason: None,
+            paused_until: None,
+            checked_at: None,
+        }
     }
-    /// Deliveries left in `sending` by a dead process: back to the queue on `idempotent`
-    /// channels, `unknown` elsewhere, as of `now`. Returns how many became unknown.
-    async fn recover(
-        &self,
-        occurrence_id: i64,
-        idempotent: &[ChannelKind],
-        now: DateTime<Utc>,
-    ) -> Result<u64, DispatchError>;
-    /// Puts `unknown` deliveries back in the queue, when the operator asks to resend them,
-    /// with the standby channels that recovery skipped because of them.
-    async fn requeue_unknown(
-        &self,
-        occurrence_id: i64,
-        now: DateTime<Utc>,
-    ) -> Result<u64, DispatchError>;
-    /// The earliest instant a queued delivery waits for.
-    async fn next_due(&self, occurrence_id: i64) -> Result<Option<DateTime<Utc>>, DispatchError>;
-    /// Deliveries by status.
-    async fn counts(&self, occurrence_id: i64) -> Result<StatusCounts, DispatchError>;
-    /// Deliveries of an occurrence in order, `limit` from `after_id`.
-    async fn deliveries(
-        &self,
-        occurrence_id: i64,
-        after_id: i64,
-        limit: usize,
-    ) -> Result<Vec<Delivery>, DispatchError>;
-    /// Remembers that a recipient's contact on a channel is gone.
-    async fn mark_unreachable(
-        &self,
-        recipient_id: &str,
-        channel: ChannelKind,
-        reason: &str,
-    ) -> Result<(), DispatchError>;
-    /// Every (recipient, channel) known gone.
-    async fn unreachable(&self) -> Result<Vec<(String, ChannelKind)>, DispatchError>;
-    /// Those of `recipient_ids` whose accrual for the occurrence is done.
-    async fn accrued(
-        &self,
-        occurrence_id: i64,
-        recipient_ids: &[String],
-    ) -> Result<Vec<String>, DispatchError>;
-    /// Records the bonus accruals of (occurrence, recipient) as done.
-    async fn finish_accruals(
-        &self,
-        occurrence_id: i64,
-        recipient_ids: &[String],
-    ) -> Result<(), DispatchError>;
-    /// Sent deliveries (row id, recipient) of an occurrence after row `after_id` whose
-    /// recipient's accrual is not done, up to `limit`, in row order.
-    async fn pending_accruals(
-        &self,
-        occurrence_id: i64,
-        after_id: i64,
-        limit: usize,
-    ) -> Result<Vec<(i64, String)>, DispatchError>;
+
+    /// With a reason.
+    #[must_use]
+    pub fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
 }

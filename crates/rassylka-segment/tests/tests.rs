@@ -1,0 +1,6 @@
+//! Integration tests of `rassylka-segment`, in one binary: linking dominates test time on 2 cores.
+
+mod counts;
+mod properties;
+mod rules;
+mod semantics;

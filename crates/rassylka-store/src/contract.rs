@@ -1,0 +1,310 @@
+//! The store traits: small roles tied together by [`Store`].
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rassylka_model::ChannelKind;
+
+use crate::{
+    Delivery, Fence, Lease, MailingRecord, MailingState, MailingTransition, NewDelivery,
+    NewOccurrence, OccurrenceRecord, OccurrenceStart, OccurrenceState, Recorded, Settle,
+    StatusCounts, StoreError,
+};
+
+/// Mailings: their JSON, schedule version and state. State changes are compare-and-set, so
+/// two workers that pause, resume or finish at once never lose an update.
+#[async_trait]
+pub trait MailingStore: Send + Sync {
+    /// Inserts a new mailing; `false` (and nothing written) when the id exists.
+    ///
+    /// # Errors
+    /// When the journal cannot be written.
+    async fn create_mailing(&self, record: &MailingRecord) -> Result<bool, StoreError>;
+
+    /// Replaces a mailing's JSON and moves its schedule version from `version` to
+    /// `new_version`, if it still has `version`; its state is left alone. `false` when the
+    /// version changed meanwhile or the mailing does not exist.
+    ///
+    /// # Errors
+    /// When the journal cannot be written.
+    async fn redefine_mailing(
+        &self,
+        id: &str,
+        json: &str,
+        version: u32,
+        new_version: u32,
+    ) -> Result<bool, StoreError>;
+
+    /// Sets a mailing's state, reason and pause, if its state is one of `from`; `false` (and
+    /// nothing written) otherwise.
+    ///
+    /// # Errors
+    /// When the journal cannot be written.
+    async fn transition_mailing(
+        &self,
+        id: &str,
+        from: &[MailingState],
+        to: &MailingTransition,
+    ) -> Result<bool, StoreError>;
+
+    /// Records that the schedule was looked at up to `at`; an earlier instant than the one
+    /// stored changes nothing.
+    ///
+    /// # Errors
+    /// When the journal cannot be written.
+    async fn advance_checked_at(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// A mailing by id.
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn mailing(&self, id: &str) -> Result<Option<MailingRecord>, StoreError>;
+
+    /// Every mailing, by id.
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn mailings(&self) -> Result<Vec<MailingRecord>, StoreError>;
+}
+
+/// An occurrence's audience being written: see [`OccurrenceStore::begin_freeze`].
+#[async_trait]
+pub trait Freeze: Send {
+    /// Writes deliveries, in the order they are to be sent.
+    ///
+    /// # Errors
+    /// When the journal cannot be written; the freeze is then dropped, undoing it all.
+    async fn write(&mut self, deliveries: Vec<NewDelivery>) -> Result<(), StoreError>;
+
+    /// Makes the audience visible and the occurrence `frozen`, all at once. A delivery key
+    /// written twice (the source lists a recipient twice) keeps its first delivery, and its
+    /// first priority group whole; the later ones are journaled as skipped, and their number
+    /// returned.
+    ///
+    /// # Errors
+    /// When the journal cannot be written; nothing of the freeze stays.
+    async fn commit(self: Box<Self>) -> Result<u64, StoreError>;
+}
+
+/// Occurrences: unique keys, compare-and-set states, one freeze each.
+#[async_trait]
+pub trait OccurrenceStore: Send + Sync {
+    /// Inserts an occurrence unless its key exists; says which.
+    ///
+    /// # Errors
+    /// When the journal cannot be written.
+    async fn start_occurrence(
+        &self,
+        occurrence: &NewOccurrence,
+    ) -> Result<OccurrenceStart, StoreError>;
+
+    /// Sets an occurrence's state if it is one of `from`; `false` otherwise.
+    ///
+    /// # Errors
+    /// When the journal cannot be written.
+    async fn transition_occurrence(
+        &self,
+        id: i64,
+        from: &[OccurrenceState],
+        to: OccurrenceState,
+    ) -> Result<bool, StoreError>;
+
+    /// Occurrences of a mailing (of all mailings with `None`), oldest first.
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn occurrences(
+        &self,
+        mailing_id: Option<&str>,
+    ) -> Result<Vec<OccurrenceRecord>, StoreError>;
+
+    /// Starts writing the audience of an occurrence that is still `freezing`, at `now`. One
+    /// caller freezes: another caller waits until that freeze commits or is dropped, then gets
+    /// `None` (frozen: only sending is left) or the freeze. Nothing written is visible until
+    /// [`Freeze::commit`]; dropping the freeze (or the process dying) undoes it all.
+    ///
+    /// # Errors
+    /// When the journal cannot be written, or the wait outlasted the backend's patience.
+    async fn begin_freeze(
+        &self,
+        occurrence_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Box<dyn Freeze>>, StoreError>;
+}
+
+/// The delivery queue: claims under leases, fenced results, recovery of expired leases, and
+/// reads of one occurrence's journal.
+#[async_trait]
+pub trait QueueStore: Send + Sync {
+    /// Marks up to `limit` queued deliveries due at `due` as sending under `lease` (worker and
+    /// a deadline of the store's clock + the lease length), counts the attempt, and returns
+    /// them in row order with what sending needs. A row is handed to one caller only.
+    ///
+    /// # Errors
+    /// When the journal cannot be written.
+    async fn claim(
+        &self,
+        occurrence_id: i64,
+        lease: &Lease,
+        due: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Records results, each only if its row is still held as `fence` says and still at the
+    /// settled attempt; the others are refused and listed, nothing written for them.
+    ///
+    /// # Errors
+    /// When the journal cannot be written: then nothing of this call was recorded.
+    async fn record(
+        &self,
+        occurrence_id: i64,
+        fence: Fence<'_>,
+        results: &[Settle],
+        now: DateTime<Utc>,
+    ) -> Result<Recorded, StoreError>;
+
+    /// Records results as [`QueueStore::record`] with [`Fence::Holder`] and claims the next
+    /// batch, so a send loop may pay one transaction per batch.
+    ///
+    /// # Errors
+    /// As [`QueueStore::record`] and [`QueueStore::claim`].
+    async fn record_and_claim(
+        &self,
+        occurrence_id: i64,
+        lease: &Lease,
+        results: &[Settle],
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<(Recorded, Vec<Delivery>), StoreError> {
+        let recorded = self
+            .record(occurrence_id, Fence::Holder(&lease.worker), results, now)
+            .await?;
+        let claimed = self.claim(occurrence_id, lease, now, limit).await?;
+        Ok((recorded, claimed))
+    }
+
+    /// Extends the deadline of every row of the occurrence that `lease.worker` holds to the
+    /// store's clock + the lease length; returns how many.
+    ///
+    /// # Errors
+    /// When the journal cannot be written.
+    async fn renew(&self, occurrence_id: i64, lease: &Lease) -> Result<u64, StoreError>;
+
+    /// Up to `limit` deliveries still `sending` whose lease has expired by the store's clock:
+    /// their worker died or stalled. Settle them with [`Fence::Expired`].
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn expired(&self, occurrence_id: i64, limit: usize) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Puts the occurrence's `unknown` deliveries back in the queue (the operator says they
+    /// were not delivered), and the standby deliveries they held back in standby; returns how
+    /// many went back to the queue.
+    ///
+    /// # Errors
+    /// When the journal cannot be written.
+    async fn reopen_unknown(
+        &self,
+        occurrence_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// How many of the occurrence's deliveries are `sending` (held by some worker); the
+    /// default counts them with [`QueueStore::counts`].
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn sending(&self, occurrence_id: i64) -> Result<u64, StoreError> {
+        Ok(self.counts(occurrence_id).await?.sending)
+    }
+
+    /// The earliest instant a queued delivery waits for.
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn next_due(&self, occurrence_id: i64) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Deliveries by status.
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn counts(&self, occurrence_id: i64) -> Result<StatusCounts, StoreError>;
+
+    /// Deliveries of an occurrence in row order: `limit` rows after row `after_id`.
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn deliveries(
+        &self,
+        occurrence_id: i64,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
+}
+
+/// Contacts reported gone, looked up in batches.
+#[async_trait]
+pub trait ContactStore: Send + Sync {
+    /// Remembers that a recipient's contact on a channel is gone.
+    ///
+    /// # Errors
+    /// When the journal cannot be written.
+    async fn mark_unreachable(
+        &self,
+        recipient_id: &str,
+        channel: ChannelKind,
+        reason: &str,
+    ) -> Result<(), StoreError>;
+
+    /// The (recipient, channel) pairs known gone among `recipient_ids`.
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn unreachable_among(
+        &self,
+        recipient_ids: &[String],
+    ) -> Result<Vec<(String, ChannelKind)>, StoreError>;
+}
+
+/// Bonus accruals done, once per (occurrence, recipient).
+#[async_trait]
+pub trait AccrualStore: Send + Sync {
+    /// Those of `recipient_ids` whose accrual for the occurrence is done.
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn accrued(
+        &self,
+        occurrence_id: i64,
+        recipient_ids: &[String],
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Records the accruals of (occurrence, recipient) as done; repeating one is harmless.
+    ///
+    /// # Errors
+    /// When the journal cannot be written.
+    async fn finish_accruals(
+        &self,
+        occurrence_id: i64,
+        recipient_ids: &[String],
+    ) -> Result<(), StoreError>;
+
+    /// Sent deliveries (row id, recipient) of an occurrence after row `after_id` whose
+    /// recipient's accrual is not done, up to `limit`, in row order.
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn pending_accruals(
+        &self,
+        occurrence_id: i64,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, String)>, StoreError>;
+}
+
+/// The whole journal: every role. Implemented for any type that has them all.
+pub trait Store: MailingStore + OccurrenceStore + QueueStore + ContactStore + AccrualStore {}
+
+impl<T> Store for T where
+    T: MailingStore + OccurrenceStore + QueueStore + ContactStore + AccrualStore
+{
+}

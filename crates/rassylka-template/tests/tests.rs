@@ -1,0 +1,4 @@
+//! Integration tests of `rassylka-template`, in one binary: linking dominates test time on 2 cores.
+
+mod properties;
+mod render;

@@ -1,0 +1,167 @@
+//! Planning an audience: the recipients streamed through the [`Planner`] in chunks, with the
+//! contacts known gone looked up once per chunk. Preview, cost and the freeze share it, so a
+//! preview equals what a run targets on the same data.
+
+mod planner;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use rassylka_segment::ChannelSet;
+
+pub(crate) use planner::{Planned, Planner};
+
+use crate::dispatcher::{ChannelCost, CostReport, Rassylka};
+use crate::mailing::Mailing;
+use crate::store::{DeliveryStatus, NewDelivery};
+use crate::{DispatchError, Problem, SourceItem};
+
+/// Recipients planned per look-up of contacts gone.
+const LOOKUP_CHUNK: usize = 4096;
+
+/// Where planned deliveries go, a batch at a time.
+pub(crate) type Sink =
+    Box<dyn FnMut(Vec<NewDelivery>) -> BoxFuture<'static, Result<(), DispatchError>> + Send>;
+
+impl Rassylka {
+    /// Marks the contacts known gone of a chunk of recipients for the planner.
+    async fn look_up_gone(
+        &self,
+        planner: &mut Planner<'_>,
+        chunk: &[SourceItem],
+    ) -> Result<(), DispatchError> {
+        let ids: Vec<String> = chunk
+            .iter()
+            .filter_map(|item| item.as_ref().ok().map(|r| r.id.clone()))
+            .collect();
+        let mut gone: HashMap<String, ChannelSet> = HashMap::new();
+        for (recipient, channel) in self.store().unreachable_among(&ids).await? {
+            gone.entry(recipient)
+                .or_insert(ChannelSet::EMPTY)
+                .insert(channel);
+        }
+        planner.set_unreachable(gone);
+        Ok(())
+    }
+
+    /// Streams the source through the planner, handing each batch of deliveries to `sink`;
+    /// returns the recipients matched and the records that could not be read.
+    pub(crate) async fn stream_plan(
+        &self,
+        planner: &mut Planner<'_>,
+        mut sink: Sink,
+    ) -> Result<(u64, Vec<Problem>), DispatchError> {
+        let batch_size = self.inner.config.freeze_batch;
+        let mut stream = self
+            .inner
+            .source
+            .scan()
+            .await
+            .map_err(DispatchError::Source)?;
+        let mut batch = Vec::with_capacity(batch_size);
+        let mut matched = 0;
+        let mut problems = Vec::new();
+        let mut in_flight: Option<tokio::task::JoinHandle<Result<(), DispatchError>>> = None;
+        let join = |handle: tokio::task::JoinHandle<Result<(), DispatchError>>| async move {
+            handle.await.map_err(|e| DispatchError::Source(e.into()))?
+        };
+        let mut chunk: Vec<SourceItem> = Vec::with_capacity(LOOKUP_CHUNK);
+        let mut ended = false;
+        while !ended {
+            chunk.clear();
+            while chunk.len() < LOOKUP_CHUNK {
+                match stream.next().await {
+                    Some(item) => chunk.push(item),
+                    None => {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+            self.look_up_gone(planner, &chunk).await?;
+            for item in chunk.drain(..) {
+                match item {
+                    Ok(r) => {
+                        if planner.plan(&r, &mut batch) == Planned::Matched {
+                            matched += 1;
+                        }
+                    }
+                    Err((place, error)) => {
+                        if self.inner.config.skip_malformed {
+                            batch.push(planner.unreadable(&place, &error));
+                        }
+                        problems.push(Problem {
+                            path: place,
+                            message: error,
+                        });
+                    }
+                }
+                if batch.len() >= batch_size {
+                    // The previous batch is written while this one was planned: one write in
+                    // flight overlaps the store with parsing and rendering.
+                    if let Some(previous) = in_flight.take() {
+                        join(previous).await?;
+                    }
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+                    in_flight = Some(tokio::spawn(sink(full)));
+                }
+            }
+        }
+        if let Some(previous) = in_flight.take() {
+            join(previous).await?;
+        }
+        if !batch.is_empty() {
+            sink(batch).await?;
+        }
+        Ok((matched, problems))
+    }
+
+    /// Plans the mailing for `today` without writing anything: recipients matched, and per
+    /// selected channel the deliveries (first rank only in priority mode), units and cost.
+    pub(crate) async fn plan_counts(
+        &self,
+        mailing: &Mailing,
+        today: Option<NaiveDate>,
+    ) -> Result<(u64, CostReport), DispatchError> {
+        let today = today.unwrap_or_else(|| self.default_today(mailing));
+        let mut planner = Planner::new(
+            mailing,
+            today,
+            self.now(),
+            format!("{}/preview", mailing.id),
+            &self.inner.config.tariffs,
+        )?;
+        let mut totals = CostReport::default();
+        for channel in &mailing.channels {
+            totals.per_channel.insert(*channel, ChannelCost::default());
+        }
+        // Each batch is folded into the running totals, so memory stays flat.
+        let totals = Arc::new(std::sync::Mutex::new(totals));
+        let sink_totals = Arc::clone(&totals);
+        let sink: Sink = Box::new(move |batch| {
+            let totals = Arc::clone(&sink_totals);
+            Box::pin(async move {
+                let mut totals = totals.lock().unwrap_or_else(|e| e.into_inner());
+                for d in batch.iter().filter(|d| d.status == DeliveryStatus::Queued) {
+                    if let Some(channel) = d.channel {
+                        let entry = totals.per_channel.entry(channel).or_default();
+                        entry.messages += 1;
+                        entry.units += u64::from(d.units);
+                        entry.cost += d.cost.unwrap_or_default();
+                    }
+                }
+                Ok(())
+            })
+        });
+        let (matched, problems) = self.stream_plan(&mut planner, sink).await?;
+        if !problems.is_empty() && !self.inner.config.skip_malformed {
+            return Err(DispatchError::MalformedRecipients(problems));
+        }
+        let mut totals = std::mem::take(&mut *totals.lock().unwrap_or_else(|e| e.into_inner()));
+        totals.total = totals.per_channel.values().map(|c| c.cost).sum();
+        Ok((matched, totals))
+    }
+}

@@ -1,0 +1,355 @@
+//! Sending an occurrence: claims of `concurrency` deliveries under this worker's lease, sent
+//! at once, judged by class (`policy.rs`), recorded together with the next claim; rows of
+//! dead workers recovered as their leases run out, live workers' rows waited for.
+
+mod lease;
+mod policy;
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use rassylka_channels::{ChannelError, Image, Message};
+use rassylka_model::{Address, ChannelKind};
+
+pub(crate) use policy::{BEHIND_UNKNOWN, Verdict};
+
+use crate::DispatchError;
+use crate::bonus::{ACCRUAL_BATCH, Accruals};
+use crate::dispatcher::{Progress, Rassylka, RunReport};
+use crate::mailing::Mailing;
+use crate::store::{
+    Delivery, DeliveryStatus, Fence, GroupEffect, MailingState, OccurrenceRecord, OccurrenceState,
+    Outcome, Settle,
+};
+use lease::Renewal;
+
+/// How often a send loop reads the mailing's state to notice a pause or a cancel.
+const STATE_CHECK: Duration = Duration::from_millis(100);
+
+/// How long a worker waits before looking again at rows another live worker is sending.
+const OTHERS_POLL: Duration = Duration::from_millis(200);
+
+impl Rassylka {
+    /// Freezes (if not yet) and sends one occurrence.
+    pub(crate) async fn run_occurrence(
+        &self,
+        mailing: &Mailing,
+        occurrence: OccurrenceRecord,
+        report: &mut RunReport,
+    ) -> Result<Verdict, DispatchError> {
+        let store = self.store();
+        let frozen_now = occurrence.state == OccurrenceState::Freezing
+            && self.freeze(mailing, &occurrence, report).await?;
+        // An occurrence this run froze has sent nothing: nothing to recover or accrue.
+        if !frozen_now {
+            report.recovered_unknown += self.recover_expired(&occurrence).await?;
+            self.accrue_pending(mailing, &occurrence).await?;
+        }
+        let verdict = self.send_occurrence(mailing, &occurrence, report).await?;
+        let counts = store.counts(occurrence.id).await?;
+        if counts.queued == 0 && counts.sending == 0 && counts.standby == 0 {
+            store
+                .transition_occurrence(
+                    occurrence.id,
+                    &[OccurrenceState::Frozen],
+                    OccurrenceState::Done,
+                )
+                .await?;
+        } else if let Some(due) = store.next_due(occurrence.id).await? {
+            report.next_due = Some(report.next_due.map_or(due, |d| d.min(due)));
+        }
+        report.counts.merge(&counts);
+        report.occurrences.push(occurrence.key.clone());
+        Ok(verdict)
+    }
+
+    /// Sends one claimed delivery. Its texts move into the message: afterwards only its id,
+    /// attempts, channel and recipient are needed.
+    async fn send_one(
+        &self,
+        delivery: &mut Delivery,
+    ) -> Result<rassylka_channels::Receipt, ChannelError> {
+        let planned = &mut delivery.planned;
+        let channel_kind = planned
+            .channel
+            .ok_or_else(|| ChannelError::rejected("a delivery without a channel"))?;
+        let channel = self.inner.channels.get(&channel_kind).ok_or_else(|| {
+            ChannelError::configuration(format!("channel `{channel_kind}` is not configured"))
+        })?;
+        let to = Address::parse(channel_kind, planned.address.as_deref().unwrap_or_default())
+            .map_err(|e| ChannelError::rejected(e.to_string()))?;
+        let mut message = Message::new(
+            std::mem::take(&mut planned.delivery_key),
+            planned.text.take().unwrap_or_default(),
+        );
+        if let Some(subject) = planned.subject.take() {
+            message = message.with_subject(subject);
+        }
+        if let Some(html) = planned.html.take() {
+            message = message.with_html(html);
+        }
+        if let Some(image) = &planned.image {
+            message = message.with_image(Image::parse(image));
+        }
+        channel.send(&to, &message).await
+    }
+
+    /// The progress of an occurrence as the journal counts it.
+    async fn progress(&self, occurrence: &OccurrenceRecord) -> Result<Progress, DispatchError> {
+        let counts = self.store().counts(occurrence.id).await?;
+        let total = DeliveryStatus::ALL
+            .iter()
+            .map(|s| counts.get(*s))
+            .sum::<u64>();
+        Ok(Progress {
+            occurrence: occurrence.key.clone(),
+            done: total - counts.queued - counts.standby - counts.sending,
+            total,
+        })
+    }
+
+    /// Sends queued deliveries of one occurrence until none is due and no other worker holds
+    /// any; returns why it stopped.
+    async fn send_occurrence(
+        &self,
+        mailing: &Mailing,
+        occurrence: &OccurrenceRecord,
+        report: &mut RunReport,
+    ) -> Result<Verdict, DispatchError> {
+        let store = self.store();
+        let lease = self.lease();
+        let concurrency = self.inner.config.concurrency;
+        let _renewal = Renewal::start(store.clone(), occurrence.id, lease.clone());
+        let started = std::time::Instant::now();
+        let mut progress = match &self.inner.progress {
+            Some(_) => Some(self.progress(occurrence).await?),
+            None => None,
+        };
+        // The next batch, claimed together with the previous batch's results, and when.
+        let mut next: Option<Vec<Delivery>> = None;
+        let mut claimed_at = std::time::Instant::now();
+        // Recipients reached whose bonus is not accrued yet: the ledger is called once per
+        // several batches, in the background while sending goes on. A crash before that
+        // leaves them to `accrue_pending`.
+        let mut owed: Vec<String> = Vec::new();
+        let mut accruals = Accruals::new(self, mailing, occurrence);
+        // When the mailing was last seen queued.
+        let mut checked: Option<std::time::Instant> = None;
+        let verdict = loop {
+            // The operator (or another worker) may pause or cancel while a big occurrence is
+            // being sent; the state is read every so often rather than for every batch.
+            if checked.is_none_or(|at| at.elapsed() >= STATE_CHECK) {
+                let state = match self.record(&mailing.id).await {
+                    Ok(record) => record.state,
+                    Err(e) => {
+                        self.requeue(occurrence.id, next.take()).await?;
+                        return Err(e);
+                    }
+                };
+                if state != MailingState::Queued {
+                    self.requeue(occurrence.id, next.take()).await?;
+                    break Verdict::Continue;
+                }
+                checked = Some(std::time::Instant::now());
+            }
+            // A failed accrual stops the run before more is claimed.
+            if let Err(e) = accruals.check() {
+                self.requeue(occurrence.id, next.take()).await?;
+                return Err(e);
+            }
+            let now = self.now();
+            let claimed = match next.take() {
+                Some(claimed) => claimed,
+                None => {
+                    claimed_at = std::time::Instant::now();
+                    store.claim(occurrence.id, &lease, now, concurrency).await?
+                }
+            };
+            // A batch held longer than half a lease (this process stalled) is sent only if
+            // every row of it is still this worker's: the others may have been recovered.
+            if !claimed.is_empty()
+                && claimed_at.elapsed() > lease.length / 2
+                && store.renew(occurrence.id, &lease).await? < claimed.len() as u64
+            {
+                report.lease_lost += self.put_back(occurrence.id, claimed).await?;
+                continue;
+            }
+            if claimed.is_empty() {
+                // Rows of a worker that died or stalled, once its lease has run out.
+                let recovered = self.recover_expired(occurrence).await?;
+                report.recovered_unknown += recovered;
+                if store.sending(occurrence.id).await? > 0 {
+                    // Another live worker is sending: its rows end, or its lease runs out.
+                    accruals.finish(std::mem::take(&mut owed)).await?;
+                    tokio::time::sleep(OTHERS_POLL).await;
+                    continue;
+                }
+                let Some(due) = store.next_due(occurrence.id).await? else {
+                    break Verdict::Continue;
+                };
+                if due <= now {
+                    // Recovery queued rows again (idempotent channels), or another worker's
+                    // retry came due: claim them.
+                    continue;
+                }
+                let wait = (due - now).to_std().unwrap_or_default();
+                if started.elapsed() + wait > self.inner.config.max_wait {
+                    break Verdict::Continue;
+                }
+                accruals.finish(std::mem::take(&mut owed)).await?;
+                tokio::time::sleep(wait.max(Duration::from_millis(5))).await;
+                continue;
+            }
+            let this = self.clone();
+            let sends = futures_util::stream::iter(claimed.into_iter().map(move |mut d| {
+                let this = this.clone();
+                async move {
+                    let outcome = this.send_one(&mut d).await;
+                    (d, outcome)
+                }
+            }))
+            .buffer_unordered(concurrency)
+            .collect::<Vec<_>>()
+            .await;
+            let now = self.now();
+            let mut results = Vec::with_capacity(sends.len());
+            let mut verdict = Verdict::Continue;
+            // Contacts reported gone and recipients reached (for bonuses), by row: acted on
+            // once the results are safely recorded.
+            let mut gone: Vec<(i64, (String, ChannelKind, String))> = Vec::new();
+            let mut reached: Vec<(i64, String)> = Vec::new();
+            for (delivery, outcome) in sends {
+                let judged = self.judge(mailing, delivery, outcome, now, &mut verdict);
+                let id = judged.settle.id;
+                results.push(judged.settle);
+                gone.extend(judged.gone.map(|g| (id, g)));
+                if mailing.bonus.is_some() {
+                    reached.extend(judged.reached.map(|r| (id, r)));
+                }
+            }
+            // The next batch is claimed with these results unless the mailing stops here.
+            let recorded = if matches!(verdict, Verdict::Continue) {
+                match store
+                    .record_and_claim(occurrence.id, &lease, &results, now, concurrency)
+                    .await
+                {
+                    Ok((recorded, claimed)) => {
+                        next = Some(claimed);
+                        claimed_at = std::time::Instant::now();
+                        recorded
+                    }
+                    Err(e) => {
+                        // The claim may be what failed: the results of a batch already sent
+                        // are kept if they can be, so it does not come back as unknown.
+                        let _ = store
+                            .record(occurrence.id, Fence::Holder(&lease.worker), &results, now)
+                            .await;
+                        return Err(e.into());
+                    }
+                }
+            } else {
+                store
+                    .record(occurrence.id, Fence::Holder(&lease.worker), &results, now)
+                    .await?
+            };
+            // Results this worker sent after its lease ran out and another worker took the
+            // rows over: refused by the journal, so nothing of the other's is overwritten.
+            report.lease_lost += recorded.refused.len() as u64;
+            let kept = |id: &i64| !recorded.refused.contains(id);
+            let gone = gone
+                .into_iter()
+                .filter(|(id, _)| kept(id))
+                .map(|(_, g)| g)
+                .collect();
+            // Whatever fails from here on puts the batch just claimed back unsent.
+            if let Err(e) = self.remember_gone(gone).await {
+                self.requeue(occurrence.id, next.take()).await?;
+                return Err(e);
+            }
+            if mailing.bonus.is_some() {
+                owed.extend(
+                    reached
+                        .into_iter()
+                        .filter(|(id, _)| kept(id))
+                        .map(|(_, r)| r),
+                );
+                if owed.len() >= ACCRUAL_BATCH
+                    && let Err(e) = accruals.start(std::mem::take(&mut owed)).await
+                {
+                    // A failing ledger stops the run; what was claimed goes back unsent.
+                    self.requeue(occurrence.id, next.take()).await?;
+                    return Err(e);
+                }
+            }
+            if let (Some(progress), Some(hook)) = (progress.as_mut(), &self.inner.progress) {
+                progress.done += results
+                    .iter()
+                    .filter(|r| {
+                        !recorded.refused.contains(&r.id)
+                            && !matches!(r.outcome, Outcome::Retry { .. } | Outcome::Requeue)
+                    })
+                    .count() as u64;
+                hook(progress);
+            }
+            if !matches!(verdict, Verdict::Continue) {
+                break verdict;
+            }
+        };
+        accruals.finish(owed).await?;
+        Ok(verdict)
+    }
+
+    /// Remembers contacts a channel reported gone, in the journal and at the source.
+    async fn remember_gone(
+        &self,
+        gone: Vec<(String, ChannelKind, String)>,
+    ) -> Result<(), DispatchError> {
+        for (recipient_id, channel, reason) in gone {
+            self.store()
+                .mark_unreachable(&recipient_id, channel, &reason)
+                .await?;
+            self.inner
+                .source
+                .mark_unreachable(&recipient_id, channel)
+                .await
+                .map_err(DispatchError::Source)?;
+        }
+        Ok(())
+    }
+
+    /// Puts claimed deliveries back in the queue unsent, their attempt not counted.
+    async fn requeue(
+        &self,
+        occurrence_id: i64,
+        claimed: Option<Vec<Delivery>>,
+    ) -> Result<(), DispatchError> {
+        if let Some(claimed) = claimed {
+            self.put_back(occurrence_id, claimed).await?;
+        }
+        Ok(())
+    }
+
+    /// Puts claimed deliveries back in the queue unsent, their attempt not counted; returns
+    /// how many were no longer this worker's (refused).
+    async fn put_back(
+        &self,
+        occurrence_id: i64,
+        claimed: Vec<Delivery>,
+    ) -> Result<u64, DispatchError> {
+        let back: Vec<Settle> = claimed
+            .iter()
+            .map(|d| Settle {
+                id: d.id,
+                attempt: d.attempts,
+                outcome: Outcome::Requeue,
+                then: GroupEffect::Nothing,
+            })
+            .collect();
+        let worker = self.inner.config.worker_id.as_str();
+        let recorded = self
+            .store()
+            .record(occurrence_id, Fence::Holder(worker), &back, self.now())
+            .await?;
+        Ok(recorded.refused.len() as u64)
+    }
+}

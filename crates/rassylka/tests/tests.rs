@@ -1,0 +1,3 @@
+//! The facade's integration tests, in one binary (linking dominates CI time on 2 cores).
+
+mod dispatcher;

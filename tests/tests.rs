@@ -1,0 +1,8 @@
+//! Integration tests of the workspace (examples and cross-crate), in one binary: linking dominates test time on 2 cores.
+
+mod campaign_cli;
+mod crash;
+mod occurrences_cli;
+mod segment_cli;
+mod template_cli;
+mod workers;

@@ -1,0 +1,325 @@
+//! Several `campaign run` workers on one SQLite journal (SPEC §7a): started at once, one
+//! killed mid-run, one stalled past its lease. A local server shaped like the Telegram Bot API
+//! counts messages per chat; the file outbox (which takes the delivery key) shows that the
+//! worker taking over resends nothing twice.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::crash::{TelegramLike, campaign_binary, journal_statuses, run_args, write_inputs};
+
+const RECIPIENTS: usize = 5_000;
+const CONCURRENCY: usize = 16;
+
+/// A Telegram-shaped server answering after `delay`, and a channels file pointing at it.
+async fn telegram(dir: &Path, delay: Duration) -> (MockServer, String) {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/bot[^/]+/sendMessage$"))
+        .respond_with(TelegramLike(delay))
+        .mount(&server)
+        .await;
+    let channels = dir.join("channels.json");
+    std::fs::write(
+        &channels,
+        serde_json::json!({
+            "telegram": {"bot_token": "env:TG_TOKEN", "api_base": server.uri(), "rate_per_sec": 0, "per_chat_per_sec": 0},
+            "concurrency": CONCURRENCY
+        })
+        .to_string(),
+    )
+    .unwrap();
+    (server, channels.to_str().unwrap().to_owned())
+}
+
+/// `campaign run` for the shared journal, with a lease of `lease` seconds.
+fn worker(dir: &Path, channels: Option<&str>, lease: &str) -> Child {
+    let (recipients, mailing) = (dir.join("people.jsonl"), dir.join("mailing.json"));
+    let mut args = run_args(
+        &dir.join("journal.db"),
+        &mailing,
+        &recipients,
+        &dir.join("outbox"),
+    );
+    // The crash test's lease, replaced by this test's.
+    args.truncate(args.len() - 2);
+    args.extend(["--lease-secs".into(), lease.into()]);
+    if let Some(channels) = channels {
+        args.extend(["--channels".into(), channels.into()]);
+    }
+    Command::new(campaign_binary())
+        .args(&args)
+        .env("TG_TOKEN", "123:secret")
+        .env("VK_TOKEN", "vk1.a.token")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn finished(child: Child) -> Output {
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "a worker failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn report(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+async fn per_chat(server: &MockServer) -> HashMap<i64, usize> {
+    let mut counts = HashMap::new();
+    for request in server.received_requests().await.unwrap() {
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+        *counts.entry(body["chat_id"].as_i64().unwrap()).or_default() += 1;
+    }
+    counts
+}
+
+fn twice(counts: &HashMap<i64, usize>) -> Vec<(i64, usize)> {
+    counts
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(c, n)| (*c, *n))
+        .collect()
+}
+
+fn count(statuses: &HashMap<String, usize>, status: &str) -> usize {
+    statuses.get(status).copied().unwrap_or(0)
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([name, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_started_at_once_message_every_chat_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path(), RECIPIENTS);
+    let (server, channels) = telegram(dir.path(), Duration::from_millis(1)).await;
+    let path = dir.path().to_owned();
+    let (one, two) = tokio::task::spawn_blocking(move || {
+        let (a, b) = (
+            worker(&path, Some(&channels), "60"),
+            worker(&path, Some(&channels), "60"),
+        );
+        (finished(a), finished(b))
+    })
+    .await
+    .unwrap();
+    let counts = per_chat(&server).await;
+    assert!(
+        twice(&counts).is_empty(),
+        "chats messaged twice: {:?}",
+        twice(&counts)
+    );
+    assert_eq!(counts.len(), RECIPIENTS, "every chat messaged");
+    eprintln!("worker reports: {} / {}", report(&one), report(&two));
+    let statuses = journal_statuses(&dir.path().join("journal.db"));
+    assert_eq!(count(&statuses, "sent"), RECIPIENTS, "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_leaves_its_rows_to_the_other_once_its_lease_expires() {
+    const LEASE: Duration = Duration::from_secs(3);
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path(), RECIPIENTS);
+    // Slow answers: each batch of 16 takes 20 ms, so the kill lands with sends in flight.
+    let (server, channels) = telegram(dir.path(), Duration::from_millis(20)).await;
+    let path = dir.path().to_owned();
+    let (survivor, killed_at, done_at) = tokio::task::spawn_blocking(move || {
+        let mut doomed = worker(&path, Some(&channels), "3");
+        let survivor = worker(&path, Some(&channels), "3");
+        std::thread::sleep(Duration::from_millis(1500));
+        if let Some(status) = doomed.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut doomed.stderr.take().unwrap(), &mut stderr).unwrap();
+            panic!("the worker to kill ended first ({status}): {stderr}");
+        }
+        doomed.kill().unwrap();
+        let killed_at = Instant::now();
+        doomed.wait().unwrap();
+        let survivor = finished(survivor);
+        (survivor, killed_at, Instant::now())
+    })
+    .await
+    .unwrap();
+    let counts = per_chat(&server).await;
+    assert!(
+        twice(&counts).is_empty(),
+        "chats messaged twice: {:?}",
+        twice(&counts)
+    );
+    let statuses = journal_statuses(&dir.path().join("journal.db"));
+    let (sent, unknown, failed) = (
+        count(&statuses, "sent"),
+        count(&statuses, "unknown"),
+        count(&statuses, "failed"),
+    );
+    eprintln!(
+        "journal after the kill: {statuses:?}; survivor: {}",
+        report(&survivor)
+    );
+    assert_eq!(
+        sent + unknown + failed,
+        RECIPIENTS,
+        "every delivery ended: {statuses:?}"
+    );
+    assert!(
+        unknown <= 2 * CONCURRENCY,
+        "{unknown} unknown: at most the killed worker's claims"
+    );
+    assert!(counts.len() >= sent && counts.len() <= sent + unknown);
+    assert_eq!(
+        report(&survivor)["recovered_unknown"].as_u64().unwrap() as usize,
+        unknown
+    );
+    if unknown > 0 {
+        assert!(
+            done_at.duration_since(killed_at) >= LEASE - Duration::from_millis(500),
+            "the killed worker's rows were taken before its lease expired"
+        );
+    }
+}
+
+/// Runs a worker, stops it with SIGSTOP mid-run past its lease while a second worker takes
+/// over, then continues it. Returns both workers' reports.
+fn stalled_and_continued(
+    dir: &Path,
+    channels: Option<&str>,
+) -> (serde_json::Value, serde_json::Value) {
+    let stalled = worker(dir, channels, "1");
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(stalled.id() > 0);
+    signal(&stalled, "-STOP");
+    let rescuer = finished(worker(dir, channels, "1"));
+    signal(&stalled, "-CONT");
+    let stalled = finished(stalled);
+    (report(&stalled), report(&rescuer))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_worker_past_its_lease_has_its_late_results_refused() {
+    const PEOPLE: usize = 1_500;
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path(), PEOPLE);
+    // Answers slower than anything else the worker does: a stop lands with sends in flight.
+    let (server, channels) = telegram(dir.path(), Duration::from_millis(150)).await;
+    let path = dir.path().to_owned();
+    let (stalled, rescuer) =
+        tokio::task::spawn_blocking(move || stalled_and_continued(&path, Some(&channels)))
+            .await
+            .unwrap();
+    eprintln!("stalled: {stalled}\nrescuer: {rescuer}");
+    assert!(
+        stalled["lease_lost"].as_u64().unwrap() >= 1,
+        "the stalled worker's late results were refused"
+    );
+    assert!(rescuer["recovered_unknown"].as_u64().unwrap() >= 1);
+    let counts = per_chat(&server).await;
+    assert!(
+        twice(&counts).is_empty(),
+        "chats messaged twice: {:?}",
+        twice(&counts)
+    );
+    let statuses = journal_statuses(&dir.path().join("journal.db"));
+    let ended = count(&statuses, "sent") + count(&statuses, "unknown") + count(&statuses, "failed");
+    assert_eq!(ended, PEOPLE, "{statuses:?}");
+}
+
+/// Answers `messages.send` as VK does: a `random_id` seen before from the same peer returns
+/// the earlier message id and delivers nothing new. Slow, so a stop lands mid-request.
+struct VkLike;
+
+impl Respond for VkLike {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let form: HashMap<String, String> = url::form_urlencoded::parse(&request.body)
+            .into_owned()
+            .collect();
+        let id = form
+            .get("random_id")
+            .and_then(|r| r.parse::<i64>().ok())
+            .unwrap_or(0);
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"response": id}))
+            .set_delay(Duration::from_millis(150))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_worker_on_vk_is_replaced_without_a_message_delivered_twice() {
+    const PEOPLE: usize = 1_500;
+    let dir = tempfile::tempdir().unwrap();
+    let mut people = String::new();
+    for i in 1..=PEOPLE {
+        people.push_str(&format!(
+            "{{\"id\": \"c-{i}\", \"contacts\": {{\"vk_user_id\": {i}}}}}\n"
+        ));
+    }
+    std::fs::write(dir.path().join("people.jsonl"), people).unwrap();
+    std::fs::write(
+        dir.path().join("mailing.json"),
+        r#"{"id": "m-crash", "kind": "one_time", "class": "service",
+            "schedule": {"start": "2026-11-22T10:00", "tz": "Europe/Moscow", "every": "once"},
+            "channels": ["vk"], "content": {"default": {"text": "ваш заказ готов"}}}"#,
+    )
+    .unwrap();
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/method/messages.send$"))
+        .respond_with(VkLike)
+        .mount(&server)
+        .await;
+    let channels = dir.path().join("channels.json");
+    std::fs::write(
+        &channels,
+        serde_json::json!({
+            "vk": {"token": "env:VK_TOKEN", "api_base": server.uri(), "rate_per_sec": 0},
+            "concurrency": CONCURRENCY
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let path = dir.path().to_owned();
+    let channels = channels.to_str().unwrap().to_owned();
+    let (stalled, rescuer) =
+        tokio::task::spawn_blocking(move || stalled_and_continued(&path, Some(&channels)))
+            .await
+            .unwrap();
+    eprintln!("stalled: {stalled}\nrescuer: {rescuer}");
+    // What VK delivered: one message per (peer, random_id).
+    let mut delivered: HashMap<String, std::collections::HashSet<String>> = HashMap::new();
+    for request in server.received_requests().await.unwrap() {
+        let form: HashMap<String, String> = url::form_urlencoded::parse(&request.body)
+            .into_owned()
+            .collect();
+        delivered
+            .entry(form["peer_id"].clone())
+            .or_default()
+            .insert(form["random_id"].clone());
+    }
+    assert_eq!(delivered.len(), PEOPLE, "every peer reached");
+    assert!(
+        delivered.values().all(|ids| ids.len() == 1),
+        "a peer got two different messages"
+    );
+    let statuses = journal_statuses(&dir.path().join("journal.db"));
+    assert_eq!(
+        count(&statuses, "sent"),
+        PEOPLE,
+        "resent with the same key: {statuses:?}"
+    );
+}
