@@ -29,7 +29,7 @@ use rassylka::store::MailingState;
 use rassylka::store::prelude::*;
 use rassylka::{
     Clock, DispatchError, Dispatcher, JsonlFile, Mailing, ManualClock, MemoryLedger, Rassylka,
-    SqliteStore, SystemClock,
+    SystemClock,
 };
 use rassylka_workspace::CliError;
 use rust_decimal::Decimal;
@@ -37,9 +37,9 @@ use rust_decimal::Decimal;
 #[derive(Parser)]
 #[command(about = "Run mailings from a terminal")]
 struct Args {
-    /// The SQLite journal.
+    /// The journal: a SQLite file, or a postgres://user@host/database URL.
     #[arg(long)]
-    db: PathBuf,
+    db: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -116,6 +116,17 @@ fn dispatch_error(e: DispatchError) -> CliError {
     }
 }
 
+/// The journal `--db` names; a URL is never echoed (it may hold a password).
+async fn open_journal(db: &str) -> Result<Arc<dyn Store>, CliError> {
+    rassylka::store::connect(db).await.map_err(|e| {
+        if rassylka::store::is_postgres_url(db) {
+            CliError::failed(format!("--db: {e}"))
+        } else {
+            CliError::failed(format!("{db}: {e}"))
+        }
+    })
+}
+
 fn store_error(e: rassylka::store::StoreError) -> CliError {
     CliError::failed(format!("the journal failed: {e}"))
 }
@@ -155,19 +166,15 @@ fn parse_date(text: &Option<String>) -> Result<Option<NaiveDate>, CliError> {
 }
 
 async fn dispatcher(
-    db: &Path,
+    db: &str,
     inputs: &Inputs,
     setup: &Setup,
     channels: BTreeMap<ChannelKind, Arc<dyn Channel>>,
     clock: Arc<dyn Clock>,
     skip_malformed: bool,
     lease: Option<Duration>,
-) -> Result<(Rassylka, Arc<SqliteStore>), CliError> {
-    let store = Arc::new(
-        SqliteStore::open(db)
-            .await
-            .map_err(|e| CliError::failed(format!("{}: {e}", db.display())))?,
-    );
+) -> Result<(Rassylka, Arc<dyn Store>), CliError> {
+    let store = open_journal(db).await?;
     let mut builder = Rassylka::builder()
         .recipients(JsonlFile::new(&inputs.recipients))
         .store_shared(store.clone())
@@ -352,9 +359,7 @@ async fn run(args: Args) -> Result<String, CliError> {
             .to_string())
         }
         Command::Journal { mailing_id } => {
-            let store = SqliteStore::open(&args.db)
-                .await
-                .map_err(|e| CliError::failed(format!("{}: {e}", args.db.display())))?;
+            let store = open_journal(&args.db).await?;
             // Printed page by page, so a journal of millions never sits in memory.
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             for occurrence in store

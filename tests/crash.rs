@@ -67,11 +67,11 @@ impl Dice {
 /// Runs `campaign run` and kills it after a random moment, `KILLS` times, then lets it finish.
 /// Returns how many times it was really killed mid-run.
 /// `campaign --db DB run` for the mailing and recipients, into `outbox`, at a fixed instant.
-pub(crate) fn run_args(db: &Path, mailing: &Path, recipients: &Path, outbox: &Path) -> Vec<String> {
+pub(crate) fn run_args(db: &str, mailing: &Path, recipients: &Path, outbox: &Path) -> Vec<String> {
     let path = |p: &Path| p.to_str().unwrap().to_owned();
     vec![
         "--db".into(),
-        path(db),
+        db.to_owned(),
         "run".into(),
         "--mailing".into(),
         path(mailing),
@@ -125,15 +125,9 @@ fn run_with_kills(args: &[String], envs: &[(&str, &str)]) -> usize {
     killed
 }
 
-pub(crate) fn journal_statuses(db: &Path) -> HashMap<String, usize> {
+pub(crate) fn journal_statuses(db: &str) -> HashMap<String, usize> {
     let output = Command::new(campaign_binary())
-        .args([
-            "--db",
-            db.to_str().unwrap(),
-            "journal",
-            "--mailing-id",
-            "m-crash",
-        ])
+        .args(["--db", db, "journal", "--mailing-id", "m-crash"])
         .output()
         .unwrap();
     assert!(output.status.success());
@@ -183,7 +177,12 @@ async fn killed_runs_never_send_a_chat_twice_and_forget_nobody() {
     )
     .unwrap();
     let db = dir.path().join("journal.db");
-    let mut args = run_args(&db, &mailing, &recipients, &dir.path().join("outbox"));
+    let mut args = run_args(
+        db.to_str().unwrap(),
+        &mailing,
+        &recipients,
+        &dir.path().join("outbox"),
+    );
     args.extend(["--channels".into(), channels.to_str().unwrap().into()]);
     let killed =
         tokio::task::spawn_blocking(move || run_with_kills(&args, &[("TG_TOKEN", "123:secret")]))
@@ -207,7 +206,7 @@ async fn killed_runs_never_send_a_chat_twice_and_forget_nobody() {
         "chats that got the message twice: {twice:?}"
     );
 
-    let statuses = journal_statuses(&db);
+    let statuses = journal_statuses(db.to_str().unwrap());
     eprintln!(
         "{killed} kills; journal: {statuses:?}; chats reached: {}",
         per_chat.len()
@@ -242,7 +241,7 @@ fn killed_runs_through_the_outbox_write_every_message_exactly_once() {
     let (recipients, mailing) = write_inputs(dir.path(), RECIPIENTS);
     let db = dir.path().join("journal.db");
     let outbox = dir.path().join("outbox");
-    let args = run_args(&db, &mailing, &recipients, &outbox);
+    let args = run_args(db.to_str().unwrap(), &mailing, &recipients, &outbox);
     let killed = run_with_kills(&args, &[]);
     assert!(
         killed >= 1,
@@ -261,7 +260,7 @@ fn killed_runs_through_the_outbox_write_every_message_exactly_once() {
         keys.values().all(|n| *n == 1),
         "a message was written twice"
     );
-    let statuses = journal_statuses(&db);
+    let statuses = journal_statuses(db.to_str().unwrap());
     assert_eq!(
         statuses.get("sent").copied(),
         Some(RECIPIENTS),

@@ -3,6 +3,7 @@
 mod campaign_cli;
 mod crash;
 mod occurrences_cli;
+mod postgres_workers;
 mod segment_cli;
 mod template_cli;
 mod workers;

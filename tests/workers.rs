@@ -17,7 +17,7 @@ const RECIPIENTS: usize = 5_000;
 const CONCURRENCY: usize = 16;
 
 /// A Telegram-shaped server answering after `delay`, and a channels file pointing at it.
-async fn telegram(dir: &Path, delay: Duration) -> (MockServer, String) {
+pub(crate) async fn telegram(dir: &Path, delay: Duration) -> (MockServer, String) {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path_regex(r"^/bot[^/]+/sendMessage$"))
@@ -37,15 +37,15 @@ async fn telegram(dir: &Path, delay: Duration) -> (MockServer, String) {
     (server, channels.to_str().unwrap().to_owned())
 }
 
-/// `campaign run` for the shared journal, with a lease of `lease` seconds.
-fn worker(dir: &Path, channels: Option<&str>, lease: &str) -> Child {
+/// The SQLite journal of a test's folder.
+fn sqlite(dir: &Path) -> String {
+    dir.join("journal.db").to_str().unwrap().to_owned()
+}
+
+/// `campaign run` on the journal `db`, with a lease of `lease` seconds.
+pub(crate) fn worker(dir: &Path, db: &str, channels: Option<&str>, lease: &str) -> Child {
     let (recipients, mailing) = (dir.join("people.jsonl"), dir.join("mailing.json"));
-    let mut args = run_args(
-        &dir.join("journal.db"),
-        &mailing,
-        &recipients,
-        &dir.join("outbox"),
-    );
+    let mut args = run_args(db, &mailing, &recipients, &dir.join("outbox"));
     // The crash test's lease, replaced by this test's.
     args.truncate(args.len() - 2);
     args.extend(["--lease-secs".into(), lease.into()]);
@@ -62,7 +62,7 @@ fn worker(dir: &Path, channels: Option<&str>, lease: &str) -> Child {
         .unwrap()
 }
 
-fn finished(child: Child) -> Output {
+pub(crate) fn finished(child: Child) -> Output {
     let output = child.wait_with_output().unwrap();
     assert!(
         output.status.success(),
@@ -72,11 +72,11 @@ fn finished(child: Child) -> Output {
     output
 }
 
-fn report(output: &Output) -> serde_json::Value {
+pub(crate) fn report(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-async fn per_chat(server: &MockServer) -> HashMap<i64, usize> {
+pub(crate) async fn per_chat(server: &MockServer) -> HashMap<i64, usize> {
     let mut counts = HashMap::new();
     for request in server.received_requests().await.unwrap() {
         let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
@@ -85,7 +85,7 @@ async fn per_chat(server: &MockServer) -> HashMap<i64, usize> {
     counts
 }
 
-fn twice(counts: &HashMap<i64, usize>) -> Vec<(i64, usize)> {
+pub(crate) fn twice(counts: &HashMap<i64, usize>) -> Vec<(i64, usize)> {
     counts
         .iter()
         .filter(|(_, n)| **n > 1)
@@ -93,7 +93,7 @@ fn twice(counts: &HashMap<i64, usize>) -> Vec<(i64, usize)> {
         .collect()
 }
 
-fn count(statuses: &HashMap<String, usize>, status: &str) -> usize {
+pub(crate) fn count(statuses: &HashMap<String, usize>, status: &str) -> usize {
     statuses.get(status).copied().unwrap_or(0)
 }
 
@@ -113,8 +113,8 @@ async fn two_workers_started_at_once_message_every_chat_exactly_once() {
     let path = dir.path().to_owned();
     let (one, two) = tokio::task::spawn_blocking(move || {
         let (a, b) = (
-            worker(&path, Some(&channels), "60"),
-            worker(&path, Some(&channels), "60"),
+            worker(&path, &sqlite(&path), Some(&channels), "60"),
+            worker(&path, &sqlite(&path), Some(&channels), "60"),
         );
         (finished(a), finished(b))
     })
@@ -128,7 +128,7 @@ async fn two_workers_started_at_once_message_every_chat_exactly_once() {
     );
     assert_eq!(counts.len(), RECIPIENTS, "every chat messaged");
     eprintln!("worker reports: {} / {}", report(&one), report(&two));
-    let statuses = journal_statuses(&dir.path().join("journal.db"));
+    let statuses = journal_statuses(&sqlite(dir.path()));
     assert_eq!(count(&statuses, "sent"), RECIPIENTS, "{statuses:?}");
 }
 
@@ -141,8 +141,8 @@ async fn a_killed_worker_leaves_its_rows_to_the_other_once_its_lease_expires() {
     let (server, channels) = telegram(dir.path(), Duration::from_millis(20)).await;
     let path = dir.path().to_owned();
     let (survivor, killed_at, done_at) = tokio::task::spawn_blocking(move || {
-        let mut doomed = worker(&path, Some(&channels), "3");
-        let survivor = worker(&path, Some(&channels), "3");
+        let mut doomed = worker(&path, &sqlite(&path), Some(&channels), "3");
+        let survivor = worker(&path, &sqlite(&path), Some(&channels), "3");
         std::thread::sleep(Duration::from_millis(1500));
         if let Some(status) = doomed.try_wait().unwrap() {
             let mut stderr = String::new();
@@ -163,7 +163,7 @@ async fn a_killed_worker_leaves_its_rows_to_the_other_once_its_lease_expires() {
         "chats messaged twice: {:?}",
         twice(&counts)
     );
-    let statuses = journal_statuses(&dir.path().join("journal.db"));
+    let statuses = journal_statuses(&sqlite(dir.path()));
     let (sent, unknown, failed) = (
         count(&statuses, "sent"),
         count(&statuses, "unknown"),
@@ -197,15 +197,16 @@ async fn a_killed_worker_leaves_its_rows_to_the_other_once_its_lease_expires() {
 
 /// Runs a worker, stops it with SIGSTOP mid-run past its lease while a second worker takes
 /// over, then continues it. Returns both workers' reports.
-fn stalled_and_continued(
+pub(crate) fn stalled_and_continued(
     dir: &Path,
+    db: &str,
     channels: Option<&str>,
 ) -> (serde_json::Value, serde_json::Value) {
-    let stalled = worker(dir, channels, "1");
+    let stalled = worker(dir, db, channels, "1");
     std::thread::sleep(Duration::from_millis(700));
     assert!(stalled.id() > 0);
     signal(&stalled, "-STOP");
-    let rescuer = finished(worker(dir, channels, "1"));
+    let rescuer = finished(worker(dir, db, channels, "1"));
     signal(&stalled, "-CONT");
     let stalled = finished(stalled);
     (report(&stalled), report(&rescuer))
@@ -219,10 +220,11 @@ async fn a_stalled_worker_past_its_lease_has_its_late_results_refused() {
     // Answers slower than anything else the worker does: a stop lands with sends in flight.
     let (server, channels) = telegram(dir.path(), Duration::from_millis(150)).await;
     let path = dir.path().to_owned();
-    let (stalled, rescuer) =
-        tokio::task::spawn_blocking(move || stalled_and_continued(&path, Some(&channels)))
-            .await
-            .unwrap();
+    let (stalled, rescuer) = tokio::task::spawn_blocking(move || {
+        stalled_and_continued(&path, &sqlite(&path), Some(&channels))
+    })
+    .await
+    .unwrap();
     eprintln!("stalled: {stalled}\nrescuer: {rescuer}");
     assert!(
         stalled["lease_lost"].as_u64().unwrap() >= 1,
@@ -235,7 +237,7 @@ async fn a_stalled_worker_past_its_lease_has_its_late_results_refused() {
         "chats messaged twice: {:?}",
         twice(&counts)
     );
-    let statuses = journal_statuses(&dir.path().join("journal.db"));
+    let statuses = journal_statuses(&sqlite(dir.path()));
     let ended = count(&statuses, "sent") + count(&statuses, "unknown") + count(&statuses, "failed");
     assert_eq!(ended, PEOPLE, "{statuses:?}");
 }
@@ -295,10 +297,11 @@ async fn a_stalled_worker_on_vk_is_replaced_without_a_message_delivered_twice() 
     .unwrap();
     let path = dir.path().to_owned();
     let channels = channels.to_str().unwrap().to_owned();
-    let (stalled, rescuer) =
-        tokio::task::spawn_blocking(move || stalled_and_continued(&path, Some(&channels)))
-            .await
-            .unwrap();
+    let (stalled, rescuer) = tokio::task::spawn_blocking(move || {
+        stalled_and_continued(&path, &sqlite(&path), Some(&channels))
+    })
+    .await
+    .unwrap();
     eprintln!("stalled: {stalled}\nrescuer: {rescuer}");
     // What VK delivered: one message per (peer, random_id).
     let mut delivered: HashMap<String, std::collections::HashSet<String>> = HashMap::new();
@@ -316,7 +319,7 @@ async fn a_stalled_worker_on_vk_is_replaced_without_a_message_delivered_twice() 
         delivered.values().all(|ids| ids.len() == 1),
         "a peer got two different messages"
     );
-    let statuses = journal_statuses(&dir.path().join("journal.db"));
+    let statuses = journal_statuses(&sqlite(dir.path()));
     assert_eq!(
         count(&statuses, "sent"),
         PEOPLE,

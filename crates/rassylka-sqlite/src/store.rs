@@ -9,7 +9,7 @@ use rassylka_store::{
     AccrualStore, ContactStore, Delivery, DeliveryStatus, Fence, Freeze, KeyOrder, Lease,
     MailingRecord, MailingState, MailingStore, MailingTransition, NewOccurrence, OccurrenceRecord,
     OccurrenceStart, OccurrenceState, OccurrenceStore, QueueStore, Recorded, Settle, StatusCounts,
-    StoreError,
+    Store, StoreError,
 };
 use sqlx::Row;
 
@@ -45,6 +45,13 @@ impl SqliteStore {
         let writing = self.writing.lock().await;
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         Ok((writing, tx))
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn close(&self) -> Result<(), StoreError> {
+        SqliteStore::close(self).await
     }
 }
 

@@ -301,10 +301,16 @@ pub trait AccrualStore: Send + Sync {
     ) -> Result<Vec<(i64, String)>, StoreError>;
 }
 
-/// The whole journal: every role. Implemented for any type that has them all.
-pub trait Store: MailingStore + OccurrenceStore + QueueStore + ContactStore + AccrualStore {}
-
-impl<T> Store for T where
-    T: MailingStore + OccurrenceStore + QueueStore + ContactStore + AccrualStore
-{
+/// The whole journal: every role, and the store's own life.
+#[async_trait]
+pub trait Store: MailingStore + OccurrenceStore + QueueStore + ContactStore + AccrualStore {
+    /// Finishes the store's work before the process ends (SQLite moves its write-ahead log
+    /// into the file, so a copy of the file alone is whole) and closes its connections; the
+    /// store is not used afterwards. The default does nothing.
+    ///
+    /// # Errors
+    /// When the store cannot finish its work.
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -64,6 +64,8 @@
 //!
 //! # Features
 //! - `sqlite` (default): [`SqliteStore`], the embedded journal (`rassylka-sqlite`).
+//! - `postgres`: `PgStore`, the journal on PostgreSQL for several workers on several machines
+//!   (`rassylka-postgres`). [`store::connect`] opens whichever a `--db` location names.
 //!
 //! The channel adapters are features of [`channels`].
 
@@ -91,6 +93,8 @@ pub use error::{DispatchError, Problem};
 pub use ledger::{Accrual, BonusLedger, MemoryLedger};
 pub use mailing::{Bonus, ChannelContent, DeliveryMode, Mailing, MailingKind};
 pub use source::{JsonlFile, MemorySource, RecipientSource, SourceItem};
+#[cfg(feature = "postgres")]
+pub use store::PgStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
 pub use store::Store;

@@ -1,0 +1,118 @@
+//! The tables of the journal, their version, and the migration that creates them.
+
+use rassylka_store::StoreError;
+use sqlx::PgConnection;
+
+use crate::db;
+
+/// Bumped whenever the tables change; a journal of a newer version is refused.
+pub(crate) const SCHEMA_VERSION: i32 = 1;
+
+/// Times are milliseconds since the epoch (`BIGINT`), as the dispatcher's clock gives them;
+/// lease deadlines alone come from the server's clock ([`NOW_MS`]).
+const SCHEMA: &str = r#"
+CREATE TABLE mailings (
+    id TEXT PRIMARY KEY,
+    json TEXT NOT NULL,
+    state TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    checked_at BIGINT,
+    paused_until BIGINT,
+    reason TEXT
+);
+CREATE TABLE occurrences (
+    id BIGSERIAL PRIMARY KEY,
+    mailing_id TEXT NOT NULL,
+    key TEXT NOT NULL UNIQUE,
+    fired_at BIGINT NOT NULL,
+    evaluation_date TEXT NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE INDEX occurrences_mailing ON occurrences (mailing_id);
+CREATE TABLE deliveries (
+    id BIGSERIAL PRIMARY KEY,
+    occurrence_id BIGINT NOT NULL,
+    delivery_key TEXT NOT NULL,
+    recipient_id TEXT NOT NULL,
+    channel TEXT,
+    group_key TEXT NOT NULL,
+    rank INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    not_before BIGINT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    address TEXT,
+    booking_id TEXT,
+    units INTEGER NOT NULL,
+    subject TEXT,
+    text TEXT,
+    html TEXT,
+    image TEXT,
+    cost TEXT,
+    provider_id TEXT,
+    error_class TEXT,
+    error TEXT,
+    updated_at BIGINT NOT NULL,
+    sent_at BIGINT,
+    worker TEXT,
+    lease_until BIGINT,
+    held_by BIGINT
+);
+CREATE INDEX deliveries_occurrence ON deliveries (occurrence_id, id);
+CREATE INDEX deliveries_queue ON deliveries (occurrence_id, not_before, id) WHERE status = 'queued';
+CREATE INDEX deliveries_sending ON deliveries (occurrence_id, lease_until) WHERE status = 'sending';
+CREATE INDEX deliveries_standby ON deliveries (occurrence_id, group_key, rank) WHERE status = 'standby';
+CREATE TABLE unreachable (
+    recipient_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (recipient_id, channel)
+);
+CREATE TABLE accruals (
+    occurrence_id BIGINT NOT NULL,
+    recipient_id TEXT NOT NULL,
+    PRIMARY KEY (occurrence_id, recipient_id)
+);
+"#;
+
+/// The server's wall clock in milliseconds: every worker, on every machine, reads the same.
+pub(crate) const NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+
+/// Takes the transaction-long advisory lock that serialises workers setting up the journal.
+pub(crate) async fn lock(conn: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(7265720)")
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+/// Creates the tables on an empty database, accepts its own version, and refuses another;
+/// under [`lock`].
+pub(crate) async fn migrate(conn: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::raw_sql("CREATE TABLE IF NOT EXISTS rassylka_schema (version INTEGER NOT NULL)")
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    let version: Option<i32> = sqlx::query_scalar("SELECT max(version) FROM rassylka_schema")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+    match version {
+        Some(SCHEMA_VERSION) => Ok(()),
+        Some(other) => Err(StoreError::invalid(format!(
+            "the journal has schema version {other}, this version of rassylka reads {SCHEMA_VERSION}"
+        ))),
+        None => {
+            sqlx::raw_sql(SCHEMA)
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+            sqlx::query("INSERT INTO rassylka_schema (version) VALUES ($1)")
+                .bind(SCHEMA_VERSION)
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,527 @@
+//! The store contract's traits on [`PgStore`].
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rassylka_model::ChannelKind;
+use rassylka_store::{
+    AccrualStore, ContactStore, Delivery, DeliveryStatus, Fence, Freeze, KeyOrder, Lease,
+    MailingRecord, MailingState, MailingStore, MailingTransition, NewOccurrence, OccurrenceRecord,
+    OccurrenceStart, OccurrenceState, OccurrenceStore, QueueStore, Recorded, Settle, StatusCounts,
+    Store, StoreError,
+};
+use sqlx::Row;
+
+use crate::freeze::PgFreeze;
+use crate::queue::{claim_in, record_in};
+use crate::rows::{
+    channel_from, delivery_from_row, from_millis, mailing_from_row, millis, occurrence_from_row,
+};
+use crate::schema::NOW_MS;
+use crate::{PgStore, db};
+
+fn names<T: Copy>(states: &[T], name: fn(T) -> &'static str) -> Vec<&'static str> {
+    states.iter().map(|s| name(*s)).collect()
+}
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn close(&self) -> Result<(), StoreError> {
+        PgStore::close(self).await
+    }
+}
+
+#[async_trait]
+impl MailingStore for PgStore {
+    async fn create_mailing(&self, m: &MailingRecord) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO mailings (id, json, state, version, checked_at, paused_until, reason)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&m.id)
+        .bind(&m.json)
+        .bind(m.state.as_str())
+        .bind(i32::try_from(m.version).unwrap_or(i32::MAX))
+        .bind(m.checked_at.map(millis))
+        .bind(m.paused_until.map(millis))
+        .bind(&m.reason)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    async fn redefine_mailing(
+        &self,
+        id: &str,
+        json: &str,
+        version: u32,
+        new_version: u32,
+    ) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE mailings SET json = $1, version = $2 WHERE id = $3 AND version = $4",
+        )
+        .bind(json)
+        .bind(i32::try_from(new_version).unwrap_or(i32::MAX))
+        .bind(id)
+        .bind(i32::try_from(version).unwrap_or(i32::MAX))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    async fn transition_mailing(
+        &self,
+        id: &str,
+        from: &[MailingState],
+        to: &MailingTransition,
+    ) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE mailings SET state = $1, reason = $2, paused_until = $3, checked_at = COALESCE($4, checked_at)
+             WHERE id = $5 AND state = ANY($6)",
+        )
+        .bind(to.state.as_str())
+        .bind(&to.reason)
+        .bind(to.paused_until.map(millis))
+        .bind(to.checked_at.map(millis))
+        .bind(id)
+        .bind(names(from, MailingState::as_str))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    async fn advance_checked_at(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE mailings SET checked_at = $1 WHERE id = $2 AND (checked_at IS NULL OR checked_at < $1)",
+        )
+        .bind(millis(at))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn mailing(&self, id: &str) -> Result<Option<MailingRecord>, StoreError> {
+        sqlx::query("SELECT * FROM mailings WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(mailing_from_row)
+            .transpose()
+    }
+
+    async fn mailings(&self) -> Result<Vec<MailingRecord>, StoreError> {
+        sqlx::query("SELECT * FROM mailings ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(mailing_from_row)
+            .collect()
+    }
+}
+
+#[async_trait]
+impl OccurrenceStore for PgStore {
+    async fn start_occurrence(&self, o: &NewOccurrence) -> Result<OccurrenceStart, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO occurrences (mailing_id, key, fired_at, evaluation_date, state)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING RETURNING *",
+        )
+        .bind(&o.mailing_id)
+        .bind(&o.key)
+        .bind(millis(o.fired_at))
+        .bind(o.evaluation_date.to_string())
+        .bind(o.state.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        if let Some(row) = inserted {
+            return Ok(OccurrenceStart::Created(occurrence_from_row(&row)?));
+        }
+        let row = sqlx::query("SELECT * FROM occurrences WHERE key = $1")
+            .bind(&o.key)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(OccurrenceStart::Existing(occurrence_from_row(&row)?))
+    }
+
+    async fn transition_occurrence(
+        &self,
+        id: i64,
+        from: &[OccurrenceState],
+        to: OccurrenceState,
+    ) -> Result<bool, StoreError> {
+        let changed =
+            sqlx::query("UPDATE occurrences SET state = $1 WHERE id = $2 AND state = ANY($3)")
+                .bind(to.as_str())
+                .bind(id)
+                .bind(names(from, OccurrenceState::as_str))
+                .execute(&self.pool)
+                .await
+                .map_err(db)?
+                .rows_affected();
+        Ok(changed == 1)
+    }
+
+    async fn occurrences(
+        &self,
+        mailing_id: Option<&str>,
+    ) -> Result<Vec<OccurrenceRecord>, StoreError> {
+        sqlx::query(
+            "SELECT * FROM occurrences WHERE $1::text IS NULL OR mailing_id = $1 ORDER BY fired_at, id",
+        )
+        .bind(mailing_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(occurrence_from_row)
+        .collect()
+    }
+
+    async fn begin_freeze(
+        &self,
+        occurrence_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Box<dyn Freeze>>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // The row lock is held until the commit: another caller waits here, then reads
+        // `frozen`.
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM occurrences WHERE id = $1 FOR UPDATE")
+                .bind(occurrence_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        if state.as_deref() != Some(OccurrenceState::Freezing.as_str()) {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(PgFreeze {
+            tx,
+            occurrence_id,
+            now: millis(now),
+            keys: KeyOrder::default(),
+        })))
+    }
+}
+
+#[async_trait]
+impl QueueStore for PgStore {
+    async fn claim(
+        &self,
+        occurrence_id: i64,
+        lease: &Lease,
+        due: DateTime<Utc>,
+        limit_rows: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        claim_in(
+            &mut conn,
+            occurrence_id,
+            lease,
+            millis(due),
+            millis(due),
+            limit_rows,
+        )
+        .await
+    }
+
+    async fn record(
+        &self,
+        occurrence_id: i64,
+        fence: Fence<'_>,
+        results: &[Settle],
+        now: DateTime<Utc>,
+    ) -> Result<Recorded, StoreError> {
+        if results.is_empty() {
+            return Ok(Recorded::default());
+        }
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let recorded = record_in(&mut tx, occurrence_id, fence, results, millis(now)).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(recorded)
+    }
+
+    async fn record_and_claim(
+        &self,
+        occurrence_id: i64,
+        lease: &Lease,
+        results: &[Settle],
+        now: DateTime<Utc>,
+        limit_rows: usize,
+    ) -> Result<(Recorded, Vec<Delivery>), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let recorded = record_in(
+            &mut tx,
+            occurrence_id,
+            Fence::Holder(&lease.worker),
+            results,
+            millis(now),
+        )
+        .await?;
+        let claimed = claim_in(
+            &mut tx,
+            occurrence_id,
+            lease,
+            millis(now),
+            millis(now),
+            limit_rows,
+        )
+        .await?;
+        tx.commit().await.map_err(db)?;
+        Ok((recorded, claimed))
+    }
+
+    async fn renew(&self, occurrence_id: i64, lease: &Lease) -> Result<u64, StoreError> {
+        Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE deliveries SET lease_until = {NOW_MS} + $1
+             WHERE occurrence_id = $2 AND status = 'sending' AND worker = $3"
+        )))
+        .bind(i64::try_from(lease.length.as_millis()).unwrap_or(i64::MAX))
+        .bind(occurrence_id)
+        .bind(&lease.worker)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?
+        .rows_affected())
+    }
+
+    async fn expired(
+        &self,
+        occurrence_id: i64,
+        limit_rows: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT * FROM deliveries WHERE occurrence_id = $1 AND status = 'sending' AND lease_until < {NOW_MS}
+             ORDER BY id LIMIT $2"
+        )))
+        .bind(occurrence_id)
+        .bind(limit(limit_rows))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(delivery_from_row)
+        .collect()
+    }
+
+    async fn reopen_unknown(
+        &self,
+        occurrence_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query(
+            "UPDATE deliveries SET status = 'standby', error = NULL, held_by = NULL, updated_at = $1
+             WHERE occurrence_id = $2 AND status = 'skipped'
+             AND held_by IN (SELECT id FROM deliveries WHERE occurrence_id = $2 AND status = 'unknown')",
+        )
+        .bind(millis(now))
+        .bind(occurrence_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let reopened = sqlx::query(
+            "UPDATE deliveries SET status = 'queued', error = NULL, updated_at = $1
+             WHERE occurrence_id = $2 AND status = 'unknown'",
+        )
+        .bind(millis(now))
+        .bind(occurrence_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        tx.commit().await.map_err(db)?;
+        Ok(reopened)
+    }
+
+    async fn sending(&self, occurrence_id: i64) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM deliveries WHERE occurrence_id = $1 AND status = 'sending'",
+        )
+        .bind(occurrence_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+
+    async fn next_due(&self, occurrence_id: i64) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT min(not_before) FROM deliveries WHERE occurrence_id = $1 AND status = 'queued'",
+        )
+        .bind(occurrence_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(due.map(from_millis))
+    }
+
+    async fn counts(&self, occurrence_id: i64) -> Result<StatusCounts, StoreError> {
+        let rows = sqlx::query(
+            "SELECT status, count(*) AS n FROM deliveries WHERE occurrence_id = $1 GROUP BY status",
+        )
+        .bind(occurrence_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut counts = StatusCounts::default();
+        for row in rows {
+            let status: String = row.try_get("status").map_err(db)?;
+            let n: i64 = row.try_get("n").map_err(db)?;
+            counts.add(
+                status.parse::<DeliveryStatus>()?,
+                u64::try_from(n).unwrap_or_default(),
+            );
+        }
+        Ok(counts)
+    }
+
+    async fn deliveries(
+        &self,
+        occurrence_id: i64,
+        after_id: i64,
+        limit_rows: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        sqlx::query(
+            "SELECT * FROM deliveries WHERE occurrence_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(occurrence_id)
+        .bind(after_id)
+        .bind(limit(limit_rows))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(delivery_from_row)
+        .collect()
+    }
+}
+
+#[async_trait]
+impl ContactStore for PgStore {
+    async fn mark_unreachable(
+        &self,
+        recipient_id: &str,
+        channel: ChannelKind,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO unreachable (recipient_id, channel, reason) VALUES ($1, $2, $3)
+             ON CONFLICT (recipient_id, channel) DO UPDATE SET reason = excluded.reason",
+        )
+        .bind(recipient_id)
+        .bind(channel.as_str())
+        .bind(reason)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn unreachable_among(
+        &self,
+        recipient_ids: &[String],
+    ) -> Result<Vec<(String, ChannelKind)>, StoreError> {
+        if recipient_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT recipient_id, channel FROM unreachable WHERE recipient_id = ANY($1)",
+        )
+        .bind(recipient_ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                let channel = channel_from(row.try_get("channel").map_err(db)?)?
+                    .ok_or_else(|| StoreError::invalid("an unreachable row without a channel"))?;
+                Ok((row.try_get("recipient_id").map_err(db)?, channel))
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl AccrualStore for PgStore {
+    async fn accrued(
+        &self,
+        occurrence_id: i64,
+        recipient_ids: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        if recipient_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar(
+            "SELECT recipient_id FROM accruals WHERE occurrence_id = $1 AND recipient_id = ANY($2)",
+        )
+        .bind(occurrence_id)
+        .bind(recipient_ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)
+    }
+
+    async fn finish_accruals(
+        &self,
+        occurrence_id: i64,
+        recipient_ids: &[String],
+    ) -> Result<(), StoreError> {
+        if recipient_ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO accruals (occurrence_id, recipient_id) SELECT $1, UNNEST($2::text[])
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(occurrence_id)
+        .bind(recipient_ids)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn pending_accruals(
+        &self,
+        occurrence_id: i64,
+        after_id: i64,
+        limit_rows: usize,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.recipient_id FROM deliveries d
+             WHERE d.occurrence_id = $1 AND d.status = 'sent' AND d.id > $2
+             AND NOT EXISTS (SELECT 1 FROM accruals a WHERE a.occurrence_id = $1 AND a.recipient_id = d.recipient_id)
+             ORDER BY d.id LIMIT $3",
+        )
+        .bind(occurrence_id)
+        .bind(after_id)
+        .bind(limit(limit_rows))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("id").map_err(db)?,
+                    row.try_get("recipient_id").map_err(db)?,
+                ))
+            })
+            .collect()
+    }
+}

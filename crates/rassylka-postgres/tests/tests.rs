@@ -1,0 +1,122 @@
+//! The PostgreSQL journal against the store contract's conformance suite, on a real server:
+//! `RASSYLKA_TEST_PG` names a database (`postgres://user@127.0.0.1:5432/db`); each check gets
+//! a schema of its own. Without it the checks are skipped with one line saying how to run
+//! them (`.ci/run` starts a throwaway cluster and sets it).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rassylka_postgres::{PgConfig, PgStore};
+use rassylka_store::Store;
+use rassylka_store::prelude::*;
+
+/// A schema name no other check (or earlier run) uses.
+fn fresh_schema() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "t_{}_{nanos}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn url() -> Option<String> {
+    match std::env::var("RASSYLKA_TEST_PG") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            say_skipped();
+            None
+        }
+    }
+}
+
+async fn connect(schema: Option<String>) -> Option<PgStore> {
+    let config = PgConfig {
+        schema,
+        ..PgConfig::default()
+    };
+    Some(PgStore::connect(&url()?, config).await.unwrap())
+}
+
+async fn fresh() -> Option<Arc<dyn Store>> {
+    Some(Arc::new(connect(Some(fresh_schema())).await?))
+}
+
+mod conformance {
+    rassylka_store::conformance_tests!(super::fresh);
+}
+
+#[tokio::test]
+async fn a_journal_of_a_newer_schema_version_is_refused_and_ours_reopens() {
+    let schema = fresh_schema();
+    let Some(store) = connect(Some(schema.clone())).await else {
+        return;
+    };
+    assert!(store.mailings().await.unwrap().is_empty());
+    store.close().await.unwrap();
+    let reopened = connect(Some(schema.clone())).await.unwrap();
+    assert!(reopened.mailings().await.unwrap().is_empty());
+    reopened.close().await.unwrap();
+    let admin = sqlx_free_admin(&schema).await;
+    admin.close().await.unwrap();
+    let refused = PgStore::connect(
+        &url().unwrap(),
+        PgConfig {
+            schema: Some(schema),
+            ..PgConfig::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        refused.to_string().contains("schema version 99")
+            && refused.to_string().contains("reads 1"),
+        "{refused}"
+    );
+}
+
+/// Marks the schema as written by a future version, through the store's own connection.
+async fn sqlx_free_admin(schema: &str) -> PgStore {
+    let store = connect(Some(schema.to_owned())).await.unwrap();
+    store
+        .raw_execute("INSERT INTO rassylka_schema (version) VALUES (99)")
+        .await
+        .unwrap();
+    store
+}
+
+#[tokio::test]
+async fn a_bad_url_or_an_absent_server_is_a_clear_error() {
+    let refused = PgStore::connect("mysql://nope", PgConfig::default())
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("not a postgres:// URL"),
+        "{refused}"
+    );
+    let config = PgConfig {
+        connect_timeout: std::time::Duration::from_secs(2),
+        ..PgConfig::default()
+    };
+    // A port nothing listens on.
+    let absent = PgStore::connect("postgres://rassylka@127.0.0.1:9/journal", config)
+        .await
+        .unwrap_err();
+    assert!(absent.is_transient(), "{absent}");
+    assert!(absent.to_string().starts_with("postgres: "), "{absent}");
+}
+
+/// Says once, past the test harness's capture, that the PostgreSQL tests did not run.
+fn say_skipped() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "PostgreSQL tests skipped: set RASSYLKA_TEST_PG=postgres://user@host:port/db (or run .ci/run, which starts a server) to run them"
+        );
+    });
+}

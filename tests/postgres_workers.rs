@@ -1,0 +1,164 @@
+//! Several `campaign run` workers on one PostgreSQL journal (SPEC §7a, a real server named by
+//! `RASSYLKA_TEST_PG`; skipped with one line without it): three workers killed with SIGKILL at
+//! random moments and replaced until the mailing is done, and a worker stopped past its lease.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Child;
+use std::time::Duration;
+
+use crate::crash::{Dice, journal_statuses, write_inputs};
+use crate::workers::{count, finished, per_chat, report, telegram, twice, worker};
+
+/// A fresh database on the test server, or `None` (and one line why) without a server.
+pub(crate) async fn fresh_database() -> Option<String> {
+    let admin = match std::env::var("RASSYLKA_TEST_PG") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            say_skipped();
+            return None;
+        }
+    };
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = format!(
+        "rassylka_{}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let store = rassylka::PgStore::connect(
+        &admin,
+        rassylka::store::PgConfig {
+            schema: Some("rassylka_admin".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    store
+        .raw_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    rassylka::store::Store::close(&store).await.unwrap();
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    Some(format!("{base}/{name}"))
+}
+
+const RECIPIENTS: usize = 20_000;
+const CONCURRENCY: usize = 16;
+const WORKERS: usize = 3;
+const KILLS: usize = 6;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_killed_at_random_never_message_a_chat_twice() {
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path(), RECIPIENTS);
+    let (server, channels) = telegram(dir.path(), Duration::from_millis(2)).await;
+    let path = dir.path().to_owned();
+    let journal = db.clone();
+    let (kills, last) = tokio::task::spawn_blocking(move || {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        let mut dice = Dice(seed | 1);
+        let start = |path: &Path| worker(path, &journal, Some(&channels), "2");
+        let mut running: Vec<Child> = (0..WORKERS).map(|_| start(&path)).collect();
+        let mut kills = 0;
+        while kills < KILLS {
+            std::thread::sleep(Duration::from_millis(300 + dice.next(900)));
+            let victim = dice.next(WORKERS as u64) as usize;
+            if running[victim].try_wait().unwrap().is_none() {
+                running[victim].kill().unwrap();
+                kills += 1;
+            }
+            running[victim].wait().unwrap();
+            running[victim] = start(&path);
+        }
+        for child in running {
+            finished(child);
+        }
+        // One more, after everything: finds nothing left to do.
+        (kills, report(&finished(start(&path))))
+    })
+    .await
+    .unwrap();
+    let counts = per_chat(&server).await;
+    assert!(
+        twice(&counts).is_empty(),
+        "chats messaged twice: {:?}",
+        twice(&counts)
+    );
+    let statuses = journal_statuses(&db);
+    let (sent, unknown, failed) = (
+        count(&statuses, "sent"),
+        count(&statuses, "unknown"),
+        count(&statuses, "failed"),
+    );
+    eprintln!(
+        "{kills} kills; journal: {statuses:?}; chats reached: {}; last run: {last}",
+        counts.len()
+    );
+    assert_eq!(
+        sent + unknown + failed,
+        RECIPIENTS,
+        "every delivery ended: {statuses:?}"
+    );
+    assert!(
+        unknown <= CONCURRENCY * kills,
+        "{unknown} unknown after {kills} kills"
+    );
+    assert!(counts.len() >= sent && counts.len() <= sent + unknown);
+    assert_eq!(last["state"], "done");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_worker_on_postgres_has_its_late_results_refused() {
+    const PEOPLE: usize = 1_500;
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path(), PEOPLE);
+    let (server, channels) = telegram(dir.path(), Duration::from_millis(150)).await;
+    let path = dir.path().to_owned();
+    let journal = db.clone();
+    let (stalled, rescuer) = tokio::task::spawn_blocking(move || {
+        crate::workers::stalled_and_continued(&path, &journal, Some(&channels))
+    })
+    .await
+    .unwrap();
+    eprintln!("stalled: {stalled}\nrescuer: {rescuer}");
+    assert!(
+        stalled["lease_lost"].as_u64().unwrap() >= 1,
+        "late results refused"
+    );
+    assert!(rescuer["recovered_unknown"].as_u64().unwrap() >= 1);
+    let counts: HashMap<i64, usize> = per_chat(&server).await;
+    assert!(
+        twice(&counts).is_empty(),
+        "chats messaged twice: {:?}",
+        twice(&counts)
+    );
+    let statuses = journal_statuses(&db);
+    let ended = count(&statuses, "sent") + count(&statuses, "unknown") + count(&statuses, "failed");
+    assert_eq!(ended, PEOPLE, "{statuses:?}");
+}
+
+/// Says once, past the test harness's capture, that the PostgreSQL tests did not run.
+fn say_skipped() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "PostgreSQL tests skipped: set RASSYLKA_TEST_PG=postgres://user@host:port/db (or run .ci/run, which starts a server) to run them"
+        );
+    });
+}
