@@ -8,6 +8,11 @@
 //! accruing a bonus to everyone reached through a ledger that only counts, to show what
 //! exactly-once accrual adds. The target is under 10 s for 1 M on a 2-core machine, with
 //! memory that does not grow with the audience.
+//!
+//! With `RASSYLKA_BENCH_PG` (or `RASSYLKA_TEST_PG`) naming a PostgreSQL server, it then runs
+//! 1 M recipients on SQLite and on PostgreSQL with 1, 2 and 4 workers (tasks with a connection
+//! pool each, sharing one queue), in the same minutes. One row alone:
+//! `RASSYLKA_BENCH_RECIPIENTS=1000000 RASSYLKA_BENCH_BACKEND=pg:2 cargo bench --bench dispatch`.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -16,6 +21,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use rassylka::channels::{Channel, ChannelError, Message, Receipt, Verification};
 use rassylka::model::{Address, ChannelKind};
+use rassylka::store::{PgConfig, PgStore, Store};
 use rassylka::{
     Accrual, BonusLedger, Dispatcher, JsonlFile, Mailing, ManualClock, Rassylka, SqliteStore,
 };
@@ -100,7 +106,87 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-fn measure(n: usize, bonus: bool) {
+/// Where a run journals: the SQLite file, or a fresh PostgreSQL database with `workers`
+/// dispatchers (tasks of this process, each with its own connection pool) sharing its queue.
+#[derive(Clone, Copy, PartialEq)]
+enum Backend {
+    Sqlite,
+    Postgres { workers: usize },
+}
+
+impl Backend {
+    fn from_env() -> Backend {
+        match std::env::var("RASSYLKA_BENCH_BACKEND").ok().as_deref() {
+            Some(pg) if pg.starts_with("pg:") => Backend::Postgres {
+                workers: pg[3..].parse().unwrap(),
+            },
+            _ => Backend::Sqlite,
+        }
+    }
+
+    fn env(self) -> String {
+        match self {
+            Backend::Sqlite => "sqlite".into(),
+            Backend::Postgres { workers } => format!("pg:{workers}"),
+        }
+    }
+
+    fn label(self) -> String {
+        match self {
+            Backend::Sqlite => "SQLite, 1 worker".into(),
+            Backend::Postgres { workers: 1 } => "PostgreSQL, 1 worker".into(),
+            Backend::Postgres { workers } => format!("PostgreSQL, {workers} workers"),
+        }
+    }
+}
+
+/// The PostgreSQL server the bench may use.
+fn postgres_url() -> Option<String> {
+    std::env::var("RASSYLKA_BENCH_PG")
+        .or_else(|_| std::env::var("RASSYLKA_TEST_PG"))
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// A fresh database on the bench's server.
+async fn fresh_database(admin: &str) -> String {
+    let name = format!("rassylka_bench_{}", std::process::id());
+    let store = PgStore::connect(
+        admin,
+        PgConfig {
+            schema: Some("rassylka_admin".into()),
+            ..PgConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    store
+        .raw_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await
+        .unwrap();
+    store
+        .raw_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
+}
+
+fn dispatcher(people: &std::path::Path, store: Arc<dyn Store>) -> Rassylka {
+    Rassylka::builder()
+        .recipients(JsonlFile::new(people))
+        .store_shared(store)
+        .channel(Arc::new(NullChannel))
+        .ledger(Arc::new(CountingLedger::default()))
+        .clock(Arc::new(ManualClock::starting_at(
+            "2026-11-22T07:00:30Z".parse().unwrap(),
+        )))
+        .concurrency(512)
+        .build()
+        .unwrap()
+}
+
+fn measure(n: usize, bonus: bool, backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let people = dir.path().join("people.jsonl");
     write_recipients(&people, n);
@@ -111,21 +197,26 @@ fn measure(n: usize, bonus: bool) {
         .build()
         .unwrap();
     let (seconds, sent) = runtime.block_on(async {
-        let dispatcher = Rassylka::builder()
-            .recipients(JsonlFile::new(&people))
-            .store(
+        let stores: Vec<Arc<dyn Store>> = match backend {
+            Backend::Sqlite => vec![Arc::new(
                 SqliteStore::open(dir.path().join("journal.db"))
                     .await
                     .unwrap(),
-            )
-            .channel(Arc::new(NullChannel))
-            .ledger(Arc::new(CountingLedger::default()))
-            .clock(Arc::new(ManualClock::starting_at(
-                "2026-11-22T07:00:30Z".parse().unwrap(),
-            )))
-            .concurrency(512)
-            .build()
-            .unwrap();
+            )],
+            Backend::Postgres { workers } => {
+                let url = fresh_database(&postgres_url().unwrap()).await;
+                let mut stores: Vec<Arc<dyn Store>> = Vec::new();
+                for _ in 0..workers {
+                    let store = PgStore::connect(&url, PgConfig::default()).await.unwrap();
+                    stores.push(Arc::new(store));
+                }
+                stores
+            }
+        };
+        let dispatchers: Vec<Rassylka> = stores
+            .into_iter()
+            .map(|store| dispatcher(&people, store))
+            .collect();
         let json = if bonus {
             let open = MAILING.trim_end().strip_suffix('}').unwrap_or(MAILING);
             format!("{open}{BONUS}")
@@ -134,10 +225,21 @@ fn measure(n: usize, bonus: bool) {
         };
         let mailing = Mailing::from_json(&json).unwrap();
         let started = Instant::now();
-        dispatcher.save(&mailing).await.unwrap();
-        dispatcher.confirm("m-bench").await.unwrap();
-        let report = dispatcher.run_due().await.unwrap();
-        (started.elapsed().as_secs_f64(), report.counts.sent)
+        dispatchers[0].save(&mailing).await.unwrap();
+        dispatchers[0].confirm("m-bench").await.unwrap();
+        // Every worker runs what is due at once: one freezes, the others wait for it and
+        // then claim beside it.
+        let runs = dispatchers.iter().map(|d| {
+            let d = d.clone();
+            tokio::spawn(async move { d.run_due().await.unwrap() })
+        });
+        let reports = futures_util::future::join_all(runs).await;
+        let sent = reports
+            .into_iter()
+            .map(|r| r.unwrap().counts.sent)
+            .max()
+            .unwrap_or(0);
+        (started.elapsed().as_secs_f64(), sent)
     });
     let what = if bonus {
         "+ bonus accrual"
@@ -145,39 +247,59 @@ fn measure(n: usize, bonus: bool) {
         "segment + render + journal"
     };
     println!(
-        "| {n:>9} | {what} | {sent:>9} | {seconds:>6.2} s | {:>9.0} | {:>7.1} MiB | {:>7.1} MiB |",
+        "| {n:>9} | {} | {what} | {sent:>9} | {seconds:>6.2} s | {:>9.0} | {:>7.1} MiB | {:>7.1} MiB |",
+        backend.label(),
         n as f64 / seconds,
         rss_before,
         peak_rss_mib()
     );
 }
 
+fn run_child(n: usize, bonus: &str, backend: Backend) {
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("RASSYLKA_BENCH_RECIPIENTS", n.to_string())
+        .env("RASSYLKA_BENCH_BONUS", bonus)
+        .env("RASSYLKA_BENCH_BACKEND", backend.env())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 fn main() {
     if let Ok(n) = std::env::var("RASSYLKA_BENCH_RECIPIENTS") {
         let bonus = std::env::var("RASSYLKA_BENCH_BONUS").is_ok_and(|b| b == "1");
-        measure(n.parse().unwrap(), bonus);
+        measure(n.parse().unwrap(), bonus, Backend::from_env());
         return;
     }
     // `cargo test --benches` runs benches with `--test`: keep that quick.
+    let quick = std::env::args().any(|a| a == "--test");
     // (recipients, with the bonus variant): 3 M shows that memory stays where 1 M left it.
-    let runs: &[(usize, bool)] = if std::env::args().any(|a| a == "--test") {
+    let runs: &[(usize, bool)] = if quick {
         &[(2_000, true)]
     } else {
         &[(100_000, true), (1_000_000, true), (3_000_000, false)]
     };
     println!(
-        "| recipients | mailing | sent | time | recipients/s | peak RSS before run | peak RSS |"
+        "| recipients | journal | mailing | sent | time | recipients/s | peak RSS before run | peak RSS |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for &(n, with_bonus) in runs {
         let variants: &[&str] = if with_bonus { &["0", "1"] } else { &["0"] };
         for bonus in variants {
-            let status = std::process::Command::new(std::env::current_exe().unwrap())
-                .env("RASSYLKA_BENCH_RECIPIENTS", n.to_string())
-                .env("RASSYLKA_BENCH_BONUS", bonus)
-                .status()
-                .unwrap();
-            assert!(status.success());
+            run_child(n, bonus, Backend::Sqlite);
         }
+    }
+    // PostgreSQL beside SQLite in the same minutes: 1 M recipients (2 000 in a quick run) with
+    // 1, 2 and 4 workers sharing one queue.
+    let n = if quick { 2_000 } else { 1_000_000 };
+    if postgres_url().is_none() {
+        println!(
+            "PostgreSQL rows skipped: set RASSYLKA_BENCH_PG=postgres://user@host:port/db to add them"
+        );
+        return;
+    }
+    run_child(n, "0", Backend::Sqlite);
+    for workers in [1, 2, 4] {
+        run_child(n, "0", Backend::Postgres { workers });
     }
 }

@@ -47,6 +47,9 @@ pub(crate) async fn fresh_database() -> Option<String> {
     Some(format!("{base}/{name}"))
 }
 
+/// The PostgreSQL tests of this binary take turns: one of them restarts the server.
+static SERVER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const RECIPIENTS: usize = 20_000;
 const CONCURRENCY: usize = 16;
 const WORKERS: usize = 3;
@@ -54,6 +57,7 @@ const KILLS: usize = 6;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_workers_killed_at_random_never_message_a_chat_twice() {
+    let _turn = SERVER.lock().await;
     let Some(db) = fresh_database().await else {
         return;
     };
@@ -121,6 +125,7 @@ async fn three_workers_killed_at_random_never_message_a_chat_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_worker_on_postgres_has_its_late_results_refused() {
     const PEOPLE: usize = 1_500;
+    let _turn = SERVER.lock().await;
     let Some(db) = fresh_database().await else {
         return;
     };
@@ -161,4 +166,80 @@ fn say_skipped() {
             "PostgreSQL tests skipped: set RASSYLKA_TEST_PG=postgres://user@host:port/db (or run .ci/run, which starts a server) to run them"
         );
     });
+}
+
+/// Restarts the test server (its data folder is `RASSYLKA_TEST_PG_DATA`, as `.ci/run` sets).
+fn restart_server() -> bool {
+    let Ok(data) = std::env::var("RASSYLKA_TEST_PG_DATA") else {
+        return false;
+    };
+    let bin = std::fs::read_dir("/usr/lib/postgresql")
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("bin"))
+        .max()
+        .unwrap();
+    let status = std::process::Command::new("runuser")
+        .args(["-u", "postgres", "--"])
+        .arg(bin.join("pg_ctl"))
+        .args(["-D", &data, "-m", "immediate", "-w", "restart"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "pg_ctl restart failed");
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_mid_run_ends_the_worker_clearly_and_the_next_run_finishes() {
+    if std::env::var("RASSYLKA_TEST_PG_DATA").is_err() {
+        return;
+    }
+    let _turn = SERVER.lock().await;
+    let Some(db) = fresh_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path(), 5_000);
+    let (server, channels) = telegram(dir.path(), Duration::from_millis(10)).await;
+    let path = dir.path().to_owned();
+    let journal = db.clone();
+    let (interrupted, last) = tokio::task::spawn_blocking(move || {
+        let child = worker(&path, &journal, Some(&channels), "2");
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(restart_server());
+        let interrupted = child.wait_with_output().unwrap();
+        // The next run waits out the lost worker's lease and finishes.
+        let last = report(&finished(worker(&path, &journal, Some(&channels), "2")));
+        (interrupted, last)
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&interrupted.stderr);
+    eprintln!(
+        "interrupted run: {:?} {stderr}\nnext run: {last}",
+        interrupted.status
+    );
+    // A worker whose connections broke mid-transaction ends with the cause; one that only
+    // met fresh connections afterwards may go on and finish.
+    match interrupted.status.code() {
+        Some(1) => assert!(stderr.contains("journal failed: postgres"), "{stderr}"),
+        Some(0) => {}
+        other => panic!("exit {other:?}: {stderr}"),
+    }
+    assert!(
+        !stderr.contains("127.0.0.1"),
+        "the URL is not echoed: {stderr}"
+    );
+    let counts = per_chat(&server).await;
+    assert!(
+        twice(&counts).is_empty(),
+        "chats messaged twice: {:?}",
+        twice(&counts)
+    );
+    let statuses = journal_statuses(&db);
+    let ended = count(&statuses, "sent") + count(&statuses, "unknown") + count(&statuses, "failed");
+    assert_eq!(ended, 5_000, "{statuses:?}");
+    assert!(count(&statuses, "unknown") <= CONCURRENCY, "{statuses:?}");
+    assert_eq!(last["state"], "done");
 }

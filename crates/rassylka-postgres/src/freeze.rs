@@ -77,22 +77,22 @@ impl Freeze for PgFreeze {
             for d in rest.by_ref().take(INSERT_CHUNK) {
                 c.push(d);
             }
-            sqlx::query(
-                "INSERT INTO deliveries (occurrence_id, updated_at, delivery_key, recipient_id, channel, group_key, rank,
-                     status, not_before, address, booking_id, units, subject, text, html, image, cost, error)
-                 SELECT $1, $2, * FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[],
-                     $9::bigint[], $10::text[], $11::text[], $12::int[], $13::text[], $14::text[], $15::text[],
-                     $16::text[], $17::text[], $18::text[])",
+            // Ids come in write order from the sequence, so a delivery and its message share one.
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT nextval('delivery_ids') FROM generate_series(1, $1) ORDER BY 1",
             )
-            .bind(self.occurrence_id)
-            .bind(self.now)
+            .bind(i64::try_from(c.key.len()).unwrap_or(i64::MAX))
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(db)?;
+            sqlx::query(
+                "INSERT INTO messages (id, delivery_key, recipient_id, address, booking_id, units, subject, text, html, image)
+                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],
+                     $7::text[], $8::text[], $9::text[], $10::text[])",
+            )
+            .bind(&ids)
             .bind(c.key)
             .bind(c.recipient)
-            .bind(c.channel)
-            .bind(c.group)
-            .bind(c.rank)
-            .bind(c.status)
-            .bind(c.not_before)
             .bind(c.address)
             .bind(c.booking)
             .bind(c.units)
@@ -100,6 +100,22 @@ impl Freeze for PgFreeze {
             .bind(c.text)
             .bind(c.html)
             .bind(c.image)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db)?;
+            sqlx::query(
+                "INSERT INTO deliveries (occurrence_id, updated_at, id, channel, group_key, rank, status, not_before, cost, error)
+                 SELECT $1, $2, * FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::int[], $7::text[],
+                     $8::bigint[], $9::text[], $10::text[])",
+            )
+            .bind(self.occurrence_id)
+            .bind(self.now)
+            .bind(&ids)
+            .bind(c.channel)
+            .bind(c.group)
+            .bind(c.rank)
+            .bind(c.status)
+            .bind(c.not_before)
             .bind(c.cost)
             .bind(c.error)
             .execute(&mut *self.tx)
@@ -118,8 +134,8 @@ impl Freeze for PgFreeze {
             sqlx::query(
                 "UPDATE deliveries SET status = 'skipped', error = $2, updated_at = $3 WHERE id IN (
                      SELECT id FROM (
-                         SELECT id, row_number() OVER (PARTITION BY delivery_key ORDER BY id) AS nth
-                         FROM deliveries WHERE occurrence_id = $1) k WHERE nth > 1
+                         SELECT m.id, row_number() OVER (PARTITION BY m.delivery_key ORDER BY m.id) AS nth
+                         FROM deliveries d JOIN messages m ON m.id = d.id WHERE d.occurrence_id = $1) k WHERE nth > 1
                      UNION
                      SELECT id FROM (
                          SELECT id, sum((rank = 0)::int) OVER (PARTITION BY group_key ORDER BY id) AS entry

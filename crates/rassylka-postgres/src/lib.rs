@@ -20,7 +20,8 @@
 //! rows, and write the worker's lease: a deadline on the **server's** clock, so workers on
 //! several machines agree. Results are fenced by holder and attempt; expired leases are
 //! recovered by any worker; a freeze holds its occurrence's row lock until it commits, so the
-//! others wait and then find it frozen. The schema is created by the first worker (an advisory
+//! others wait and then find it frozen. Sessions commit synchronously whatever the server's
+//! default, so a claim survives a server crash before its message is sent. The schema is created by the first worker (an advisory
 //! lock makes the others wait) and versioned in `rassylka_schema`; a newer version is refused.
 //!
 //! # Features
@@ -118,6 +119,10 @@ impl PgStore {
                 "postgres: schema `{name}` must be letters, digits and `_`"
             )));
         }
+        // A claim must be on disk before its message goes out: with the server's commits
+        // asynchronous, a server crash could forget a claim whose message was sent, and the
+        // next run would send it again. So this store's sessions always commit synchronously.
+        let options = options.options([("synchronous_commit", "on")]);
         let options = match &schema {
             Some(name) => options.options([("search_path", name.as_str())]),
             None => options,

@@ -26,9 +26,11 @@ pub(crate) async fn claim_in(
         "WITH due AS (
              SELECT id FROM deliveries WHERE occurrence_id = $1 AND status = 'queued' AND not_before <= $2
              ORDER BY not_before, id LIMIT $3 FOR UPDATE SKIP LOCKED)
-         UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, updated_at = $4,
-             worker = $5, lease_until = {NOW_MS} + $6
-         FROM due WHERE d.id = due.id RETURNING d.*"
+         , claimed AS (
+             UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, updated_at = $4,
+                 worker = $5, lease_until = {NOW_MS} + $6
+             FROM due WHERE d.id = due.id RETURNING d.*)
+         SELECT c.*, m.* FROM claimed c JOIN messages m ON m.id = c.id"
     )))
     .bind(occurrence_id)
     .bind(due)

@@ -29,24 +29,19 @@ CREATE TABLE occurrences (
     state TEXT NOT NULL
 );
 CREATE INDEX occurrences_mailing ON occurrences (mailing_id);
+-- A delivery is two rows with one id. `deliveries` holds what changes as it is sent and stays
+-- narrow, because PostgreSQL writes a whole new row version for every update and each delivery
+-- is updated twice (claimed, then recorded); `messages` holds what was frozen and is written
+-- once.
 CREATE TABLE deliveries (
-    id BIGSERIAL PRIMARY KEY,
+    id BIGINT PRIMARY KEY,
     occurrence_id BIGINT NOT NULL,
-    delivery_key TEXT NOT NULL,
-    recipient_id TEXT NOT NULL,
     channel TEXT,
     group_key TEXT NOT NULL,
     rank INTEGER NOT NULL,
     status TEXT NOT NULL,
     not_before BIGINT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
-    address TEXT,
-    booking_id TEXT,
-    units INTEGER NOT NULL,
-    subject TEXT,
-    text TEXT,
-    html TEXT,
-    image TEXT,
     cost TEXT,
     provider_id TEXT,
     error_class TEXT,
@@ -57,7 +52,23 @@ CREATE TABLE deliveries (
     lease_until BIGINT,
     held_by BIGINT
 );
-CREATE INDEX deliveries_occurrence ON deliveries (occurrence_id, id);
+CREATE SEQUENCE delivery_ids;
+CREATE TABLE messages (
+    id BIGINT PRIMARY KEY,
+    delivery_key TEXT NOT NULL,
+    recipient_id TEXT NOT NULL,
+    address TEXT,
+    booking_id TEXT,
+    units INTEGER NOT NULL,
+    subject TEXT,
+    text TEXT,
+    html TEXT,
+    image TEXT
+);
+-- Each update of a delivery writes a new row version and, since its status (in the partial
+-- indexes' conditions) changes, an entry in every B-tree index: occurrences are found through a
+-- BRIN index instead (ids of one occurrence are one range), which costs next to nothing to keep.
+CREATE INDEX deliveries_occurrence ON deliveries USING brin (occurrence_id);
 CREATE INDEX deliveries_queue ON deliveries (occurrence_id, not_before, id) WHERE status = 'queued';
 CREATE INDEX deliveries_sending ON deliveries (occurrence_id, lease_until) WHERE status = 'sending';
 CREATE INDEX deliveries_standby ON deliveries (occurrence_id, group_key, rank) WHERE status = 'standby';

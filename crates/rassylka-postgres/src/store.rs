@@ -306,8 +306,9 @@ impl QueueStore for PgStore {
         limit_rows: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT * FROM deliveries WHERE occurrence_id = $1 AND status = 'sending' AND lease_until < {NOW_MS}
-             ORDER BY id LIMIT $2"
+            "SELECT d.*, m.* FROM deliveries d JOIN messages m ON m.id = d.id
+             WHERE d.occurrence_id = $1 AND d.status = 'sending' AND d.lease_until < {NOW_MS}
+             ORDER BY d.id LIMIT $2"
         )))
         .bind(occurrence_id)
         .bind(limit(limit_rows))
@@ -398,7 +399,8 @@ impl QueueStore for PgStore {
         limit_rows: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         sqlx::query(
-            "SELECT * FROM deliveries WHERE occurrence_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            "SELECT d.*, m.* FROM deliveries d JOIN messages m ON m.id = d.id
+             WHERE d.occurrence_id = $1 AND d.id > $2 ORDER BY d.id LIMIT $3",
         )
         .bind(occurrence_id)
         .bind(after_id)
@@ -504,9 +506,9 @@ impl AccrualStore for PgStore {
         limit_rows: usize,
     ) -> Result<Vec<(i64, String)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT d.id, d.recipient_id FROM deliveries d
+            "SELECT d.id, m.recipient_id FROM deliveries d JOIN messages m ON m.id = d.id
              WHERE d.occurrence_id = $1 AND d.status = 'sent' AND d.id > $2
-             AND NOT EXISTS (SELECT 1 FROM accruals a WHERE a.occurrence_id = $1 AND a.recipient_id = d.recipient_id)
+             AND NOT EXISTS (SELECT 1 FROM accruals a WHERE a.occurrence_id = $1 AND a.recipient_id = m.recipient_id)
              ORDER BY d.id LIMIT $3",
         )
         .bind(occurrence_id)

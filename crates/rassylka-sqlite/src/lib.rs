@@ -57,6 +57,8 @@ pub struct SqliteStore {
     /// Writers of this process take turns here: SQLite would make them poll its lock,
     /// sleeping up to tens of milliseconds each time they collide.
     writing: Arc<tokio::sync::Mutex<()>>,
+    /// Worker names and their numbers in the journal, as looked up.
+    workers: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
     /// The folder of a temporary journal, removed with the last handle.
     _temporary: Option<Arc<TempDirGuard>>,
 }
@@ -180,6 +182,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             writing: Arc::default(),
+            workers: Arc::default(),
             _temporary: temporary,
         })
     }

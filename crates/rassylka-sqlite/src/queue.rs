@@ -41,6 +41,7 @@ pub(crate) async fn claim_in(
     conn: &mut SqliteConnection,
     occurrence_id: i64,
     lease: &Lease,
+    worker: i64,
     now: DateTime<Utc>,
     limit: usize,
 ) -> Result<Vec<Delivery>, StoreError> {
@@ -70,7 +71,7 @@ pub(crate) async fn claim_in(
     .bind(millis(now))
     .bind(occurrence_id)
     .bind(limit)
-    .bind(&lease.worker)
+    .bind(worker)
     .bind(deadline(lease))
     .execute(&mut *conn);
     let (marked, rows) = tokio::join!(mark, async { from_json::<Vec<ClaimedRow>>(&batch) });
@@ -110,7 +111,7 @@ pub(crate) async fn claim_in(
     Ok(claimed)
 }
 
-/// The condition a row must meet for a result under `fence` (`?3` bound by [`FenceValue`]),
+/// The condition a row must meet for a result under `fence` (`?3` bound by [`fence_value`]),
 /// beside being `sending` at the settled attempt.
 fn fence_sql(fence: Fence<'_>) -> &'static str {
     match fence {
@@ -119,31 +120,12 @@ fn fence_sql(fence: Fence<'_>) -> &'static str {
     }
 }
 
-/// The value bound for the fence's `?3`.
-enum FenceValue<'a> {
-    Worker(&'a str),
-    Now(i64),
-}
-
-impl<'a> FenceValue<'a> {
-    fn of(fence: Fence<'a>) -> Self {
-        match fence {
-            Fence::Holder(worker) => FenceValue::Worker(worker),
-            Fence::Expired => FenceValue::Now(wall_millis()),
-        }
-    }
-
-    fn bind<'q>(
-        &self,
-        query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
-    ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>
-    where
-        'a: 'q,
-    {
-        match self {
-            FenceValue::Worker(w) => query.bind(*w),
-            FenceValue::Now(ms) => query.bind(*ms),
-        }
+/// The value bound for the fence's `?3`: the holder's worker number, or the wall clock.
+fn fence_value(fence: Fence<'_>, worker: Option<i64>) -> i64 {
+    match fence {
+        // A name the journal never saw holds nothing: -1 matches no row.
+        Fence::Holder(_) => worker.unwrap_or(-1),
+        Fence::Expired => wall_millis(),
     }
 }
 
@@ -153,12 +135,13 @@ pub(crate) async fn record_in(
     conn: &mut SqliteConnection,
     occurrence_id: i64,
     fence: Fence<'_>,
+    worker: Option<i64>,
     results: &[Settle],
     now: DateTime<Utc>,
 ) -> Result<Recorded, StoreError> {
     let now = millis(now);
     let held = fence_sql(fence);
-    let value = FenceValue::of(fence);
+    let value = fence_value(fence, worker);
     let mut written: Vec<i64> = Vec::with_capacity(results.len());
     // Sends are the bulk: one statement per chunk rather than one per delivery.
     let sent: Vec<(i64, u32, Option<&String>, Option<String>)> = results
@@ -182,8 +165,13 @@ pub(crate) async fn record_in(
              FROM json_each(?1) v WHERE deliveries.id = v.value ->> 0 AND deliveries.attempts = v.value ->> 1
              AND deliveries.status = 'sending' AND {held} RETURNING deliveries.id"
         );
-        let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&rows).bind(now);
-        let ids = value.bind(query).fetch_all(&mut *conn).await.map_err(db)?;
+        let ids = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&rows)
+            .bind(now)
+            .bind(value)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?;
         for row in ids {
             written.push(sqlx::Row::try_get(&row, 0).map_err(db)?);
         }
@@ -224,9 +212,8 @@ pub(crate) async fn record_in(
         );
         let query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(result.id)
-            .bind(i64::from(result.attempt));
-        let query = value
-            .bind(query)
+            .bind(i64::from(result.attempt))
+            .bind(value)
             .bind(class)
             .bind(error)
             .bind(not_before)
@@ -313,4 +300,41 @@ async fn apply_group_effects(
         query.execute(&mut *conn).await.map_err(db)?;
     }
     Ok(())
+}
+
+/// The journal's number for a worker name, from `cache` or the `workers` table; with
+/// `register`, a new name is given one (inside the caller's write transaction).
+pub(crate) async fn worker_number(
+    conn: &mut SqliteConnection,
+    cache: &std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    name: &str,
+    register: bool,
+) -> Result<Option<i64>, StoreError> {
+    if let Some(n) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(name) {
+        return Ok(Some(*n));
+    }
+    let number: Option<i64> = if register {
+        Some(
+            sqlx::query_scalar(
+                "INSERT INTO workers (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
+            )
+            .bind(name)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db)?,
+        )
+    } else {
+        sqlx::query_scalar("SELECT id FROM workers WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?
+    };
+    if let Some(n) = number {
+        cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned(), n);
+    }
+    Ok(number)
 }

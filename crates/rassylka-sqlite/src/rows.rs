@@ -72,7 +72,8 @@ pub(crate) fn channel_from(text: Option<String>) -> Result<Option<ChannelKind>, 
 
 /// Every column of a journal row, both tables joined (`d` deliveries, `m` messages).
 pub(crate) const DELIVERY_COLUMNS: &str = "d.id, d.occurrence_id, d.channel, d.group_key, d.rank, d.status, d.not_before, d.attempts,
-     d.cost, d.provider_id, d.error_class, d.error, d.updated_at, d.sent_at, d.worker, m.delivery_key, m.recipient_id, m.message";
+     d.cost, d.provider_id, d.error_class, d.error, d.updated_at, d.sent_at,
+     (SELECT w.name FROM workers w WHERE w.id = d.worker) AS worker, m.delivery_key, m.recipient_id, m.message";
 
 /// A value as JSON text for SQLite's JSON functions.
 pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {

@@ -44,8 +44,9 @@ CREATE TABLE IF NOT EXISTS deliveries (
     error TEXT,
     updated_at INTEGER NOT NULL,
     sent_at INTEGER,
-    -- While sending: the worker holding the row and its lease deadline (wall-clock ms).
-    worker TEXT,
+    -- While sending: the worker holding the row (a `workers` id: an integer keeps the row as
+    -- narrow as it was) and its lease deadline (wall-clock ms).
+    worker INTEGER,
     lease_until INTEGER,
     -- A standby row skipped because this delivery's fate is unknown: reopened with it.
     held_by INTEGER
@@ -62,6 +63,10 @@ CREATE TABLE IF NOT EXISTS messages (
     -- A JSON object: address, booking_id, units, subject, text, html, image (absent when
     -- empty). One value keeps writing and claiming a delivery cheap; json_extract reads it.
     message TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS workers (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
 );
 CREATE TABLE IF NOT EXISTS unreachable (
     recipient_id TEXT NOT NULL,

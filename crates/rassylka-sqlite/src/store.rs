@@ -15,7 +15,7 @@ use sqlx::Row;
 
 use crate::SqliteStore;
 use crate::freeze::SqliteFreeze;
-use crate::queue::{claim_in, deadline, record_in};
+use crate::queue::{claim_in, deadline, record_in, worker_number};
 use crate::rows::{
     DELIVERY_COLUMNS, channel_from, db, delivery_from_row, from_millis, mailing_from_row, millis,
     occurrence_from_row, to_json, wall_millis,
@@ -270,7 +270,10 @@ impl QueueStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         let (_writing, mut tx) = self.write_tx().await?;
-        let claimed = claim_in(&mut tx, occurrence_id, lease, due, limit).await?;
+        let worker = worker_number(&mut tx, &self.workers, &lease.worker, true)
+            .await?
+            .unwrap_or(-1);
+        let claimed = claim_in(&mut tx, occurrence_id, lease, worker, due, limit).await?;
         tx.commit().await.map_err(db)?;
         Ok(claimed)
     }
@@ -286,7 +289,11 @@ impl QueueStore for SqliteStore {
             return Ok(Recorded::default());
         }
         let (_writing, mut tx) = self.write_tx().await?;
-        let recorded = record_in(&mut tx, occurrence_id, fence, results, now).await?;
+        let worker = match fence {
+            Fence::Holder(name) => worker_number(&mut tx, &self.workers, name, false).await?,
+            Fence::Expired => None,
+        };
+        let recorded = record_in(&mut tx, occurrence_id, fence, worker, results, now).await?;
         tx.commit().await.map_err(db)?;
         Ok(recorded)
     }
@@ -302,31 +309,41 @@ impl QueueStore for SqliteStore {
         // One transaction: the pages the results touch are mostly those the next batch
         // touches, so the WAL gets them once.
         let (_writing, mut tx) = self.write_tx().await?;
+        let worker = worker_number(&mut tx, &self.workers, &lease.worker, true)
+            .await?
+            .unwrap_or(-1);
         let recorded = record_in(
             &mut tx,
             occurrence_id,
             Fence::Holder(&lease.worker),
+            Some(worker),
             results,
             now,
         )
         .await?;
-        let claimed = claim_in(&mut tx, occurrence_id, lease, now, limit).await?;
+        let claimed = claim_in(&mut tx, occurrence_id, lease, worker, now, limit).await?;
         tx.commit().await.map_err(db)?;
         Ok((recorded, claimed))
     }
 
     async fn renew(&self, occurrence_id: i64, lease: &Lease) -> Result<u64, StoreError> {
-        let _writing = self.writing.lock().await;
-        Ok(sqlx::query(
+        let (_writing, mut tx) = self.write_tx().await?;
+        let Some(worker) = worker_number(&mut tx, &self.workers, &lease.worker, false).await?
+        else {
+            return Ok(0);
+        };
+        let renewed = sqlx::query(
             "UPDATE deliveries SET lease_until = ?1 WHERE occurrence_id = ?2 AND status = 'sending' AND worker = ?3",
         )
         .bind(deadline(lease))
         .bind(occurrence_id)
-        .bind(&lease.worker)
-        .execute(&self.pool)
+        .bind(worker)
+        .execute(&mut *tx)
         .await
         .map_err(db)?
-        .rows_affected())
+        .rows_affected();
+        tx.commit().await.map_err(db)?;
+        Ok(renewed)
     }
 
     async fn expired(
