@@ -159,22 +159,40 @@ pub(crate) async fn record_in(
     for chunk in sent.chunks(INSERT_CHUNK) {
         // One JSON value for the chunk: cheaper than four bound values a row.
         let rows = to_json(chunk)?;
-        let sql = format!(
+        // The rows not held as the fence says come back as one JSON value (rows cross from
+        // SQLite's thread one at a time, which costs more than the look): usually none. The
+        // transaction holds the write lock, so the update then writes exactly the others.
+        let refused: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT json_group_array(v.value ->> 0) FROM json_each(?1) v
+             WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE deliveries.id = v.value ->> 0
+                 AND deliveries.attempts = v.value ->> 1 AND deliveries.status = 'sending' AND {held})"
+        )))
+        .bind(&rows)
+        .bind(now)
+        .bind(value)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+        let refused: Vec<i64> = from_json(&refused)?;
+        let updated = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE deliveries SET status = 'sent', provider_id = v.value ->> 2, cost = COALESCE(v.value ->> 3, deliveries.cost),
              error = NULL, error_class = NULL, updated_at = ?2, sent_at = ?2, worker = NULL, lease_until = NULL
              FROM json_each(?1) v WHERE deliveries.id = v.value ->> 0 AND deliveries.attempts = v.value ->> 1
-             AND deliveries.status = 'sending' AND {held} RETURNING deliveries.id"
-        );
-        let ids = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&rows)
-            .bind(now)
-            .bind(value)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db)?;
-        for row in ids {
-            written.push(sqlx::Row::try_get(&row, 0).map_err(db)?);
+             AND deliveries.status = 'sending' AND {held}"
+        )))
+        .bind(&rows)
+        .bind(now)
+        .bind(value)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if updated as usize + refused.len() != chunk.len() {
+            return Err(StoreError::conflict(
+                "the journal changed while results were recorded",
+            ));
         }
+        written.extend(chunk.iter().map(|c| c.0).filter(|id| !refused.contains(id)));
     }
     for result in results {
         let (set, class, error, not_before): (&str, Option<&str>, Option<&str>, Option<i64>) =
