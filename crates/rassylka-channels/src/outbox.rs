@@ -188,7 +188,7 @@ impl FileOutbox {
             .create(true)
             .open(&path)
             .map_err(|e| io_error("open the file", e))?;
-        file.lock().map_err(|e| io_error("lock the file", e))?;
+        lock_within(&file, LOCK_PATIENCE)?;
         let mut content = Vec::new();
         file.read_to_end(&mut content)
             .map_err(|e| io_error("read the file", e))?;

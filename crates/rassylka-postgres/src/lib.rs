@@ -73,8 +73,8 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
     let unavailable = match &e {
         sqlx::Error::Database(d) => matches!(
             d.code().as_deref(),
-            // Shutdown, crash, too many connections, cannot connect now.
-            Some("57P01" | "57P02" | "57P03" | "53300" | "08000" | "08003" | "08006")
+            // Shutdown, crash, too many connections, cannot connect now, a lock not had in time.
+            Some("57P01" | "57P02" | "57P03" | "53300" | "08000" | "08003" | "08006" | "55P03")
         ),
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut

@@ -200,7 +200,11 @@ impl OccurrenceStore for PgStore {
     ) -> Result<Option<Box<dyn Freeze>>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         // The row lock is held until the commit: another caller waits here, then reads
-        // `frozen`.
+        // `frozen`; not forever, though, if the freezing worker stalls holding it.
+        sqlx::query("SET LOCAL lock_timeout = '60s'")
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         let state: Option<String> =
             sqlx::query_scalar("SELECT state FROM occurrences WHERE id = $1 FOR UPDATE")
                 .bind(occurrence_id)

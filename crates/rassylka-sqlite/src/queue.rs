@@ -321,7 +321,9 @@ async fn apply_group_effects(
 }
 
 /// The journal's number for a worker name, from `cache` or the `workers` table; with
-/// `register`, a new name is given one (inside the caller's write transaction).
+/// `register`, a new name is given one (inside the caller's write transaction). Only a number
+/// read from the table is cached here: a new one is cached by the caller once its transaction
+/// has committed ([`remember_worker`]), since a rolled-back number may go to another worker.
 pub(crate) async fn worker_number(
     conn: &mut SqliteConnection,
     cache: &std::sync::Mutex<std::collections::HashMap<String, i64>>,
@@ -331,28 +333,34 @@ pub(crate) async fn worker_number(
     if let Some(n) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(name) {
         return Ok(Some(*n));
     }
-    let number: Option<i64> = if register {
-        Some(
-            sqlx::query_scalar(
-                "INSERT INTO workers (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
-            )
-            .bind(name)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db)?,
-        )
-    } else {
-        sqlx::query_scalar("SELECT id FROM workers WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db)?
-    };
-    if let Some(n) = number {
-        cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_owned(), n);
+    let known: Option<i64> = sqlx::query_scalar("SELECT id FROM workers WHERE name = ?")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?;
+    if let Some(n) = known {
+        remember_worker(cache, name, n);
+        return Ok(Some(n));
     }
-    Ok(number)
+    if !register {
+        return Ok(None);
+    }
+    let fresh: i64 = sqlx::query_scalar("INSERT INTO workers (name) VALUES (?) RETURNING id")
+        .bind(name)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(Some(fresh))
+}
+
+/// Caches a worker's number once it is in the journal for good.
+pub(crate) fn remember_worker(
+    cache: &std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    name: &str,
+    number: i64,
+) {
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(name.to_owned(), number);
 }

@@ -15,7 +15,7 @@ use sqlx::Row;
 
 use crate::SqliteStore;
 use crate::freeze::SqliteFreeze;
-use crate::queue::{claim_in, deadline, record_in, worker_number};
+use crate::queue::{claim_in, deadline, record_in, remember_worker, worker_number};
 use crate::rows::{
     DELIVERY_COLUMNS, channel_from, db, delivery_from_row, from_millis, mailing_from_row, millis,
     occurrence_from_row, to_json, wall_millis,
@@ -275,6 +275,7 @@ impl QueueStore for SqliteStore {
             .unwrap_or(-1);
         let claimed = claim_in(&mut tx, occurrence_id, lease, worker, due, limit).await?;
         tx.commit().await.map_err(db)?;
+        remember_worker(&self.workers, &lease.worker, worker);
         Ok(claimed)
     }
 
@@ -323,6 +324,7 @@ impl QueueStore for SqliteStore {
         .await?;
         let claimed = claim_in(&mut tx, occurrence_id, lease, worker, now, limit).await?;
         tx.commit().await.map_err(db)?;
+        remember_worker(&self.workers, &lease.worker, worker);
         Ok((recorded, claimed))
     }
 

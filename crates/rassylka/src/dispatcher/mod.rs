@@ -120,10 +120,14 @@ impl Rassylka {
         &self.inner.store
     }
 
-    /// This worker's lease on what it claims.
+    /// A lease for one pass of sending: the worker id with a number of its own, so rows an
+    /// earlier pass of this process left behind (its journal failed mid-batch) are not renewed
+    /// by this one and expire for recovery like a dead worker's.
     pub(crate) fn lease(&self) -> Lease {
+        static PASS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let pass = PASS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Lease {
-            worker: self.inner.config.worker_id.clone(),
+            worker: format!("{}/{pass}", self.inner.config.worker_id),
             length: self.inner.config.lease,
         }
     }

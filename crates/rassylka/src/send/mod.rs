@@ -18,8 +18,8 @@ use crate::bonus::{ACCRUAL_BATCH, Accruals};
 use crate::dispatcher::{Progress, Rassylka, RunReport};
 use crate::mailing::Mailing;
 use crate::store::{
-    Delivery, DeliveryStatus, Fence, GroupEffect, MailingState, OccurrenceRecord, OccurrenceState,
-    Outcome, Settle,
+    Delivery, DeliveryStatus, Fence, GroupEffect, Lease, MailingState, OccurrenceRecord,
+    OccurrenceState, Outcome, Settle,
 };
 use lease::Renewal;
 
@@ -142,19 +142,19 @@ impl Rassylka {
                 let state = match self.record(&mailing.id).await {
                     Ok(record) => record.state,
                     Err(e) => {
-                        self.requeue(occurrence.id, next.take()).await?;
+                        self.requeue(occurrence.id, &lease, next.take()).await?;
                         return Err(e);
                     }
                 };
                 if state != MailingState::Queued {
-                    self.requeue(occurrence.id, next.take()).await?;
+                    self.requeue(occurrence.id, &lease, next.take()).await?;
                     break Verdict::Continue;
                 }
                 checked = Some(std::time::Instant::now());
             }
             // A failed accrual stops the run before more is claimed.
             if let Err(e) = accruals.check() {
-                self.requeue(occurrence.id, next.take()).await?;
+                self.requeue(occurrence.id, &lease, next.take()).await?;
                 return Err(e);
             }
             let now = self.now();
@@ -171,7 +171,7 @@ impl Rassylka {
                 && claimed_at.elapsed() > lease.length / 2
                 && store.renew(occurrence.id, &lease).await? < claimed.len() as u64
             {
-                report.lease_lost += self.put_back(occurrence.id, claimed).await?;
+                report.lease_lost += self.put_back(occurrence.id, &lease, claimed).await?;
                 continue;
             }
             if claimed.is_empty() {
@@ -263,7 +263,7 @@ impl Rassylka {
                 .collect();
             // Whatever fails from here on puts the batch just claimed back unsent.
             if let Err(e) = self.remember_gone(gone).await {
-                self.requeue(occurrence.id, next.take()).await?;
+                self.requeue(occurrence.id, &lease, next.take()).await?;
                 return Err(e);
             }
             if mailing.bonus.is_some() {
@@ -277,7 +277,7 @@ impl Rassylka {
                     && let Err(e) = accruals.start(std::mem::take(&mut owed)).await
                 {
                     // A failing ledger stops the run; what was claimed goes back unsent.
-                    self.requeue(occurrence.id, next.take()).await?;
+                    self.requeue(occurrence.id, &lease, next.take()).await?;
                     return Err(e);
                 }
             }
@@ -321,10 +321,11 @@ impl Rassylka {
     async fn requeue(
         &self,
         occurrence_id: i64,
+        lease: &Lease,
         claimed: Option<Vec<Delivery>>,
     ) -> Result<(), DispatchError> {
         if let Some(claimed) = claimed {
-            self.put_back(occurrence_id, claimed).await?;
+            self.put_back(occurrence_id, lease, claimed).await?;
         }
         Ok(())
     }
@@ -334,6 +335,7 @@ impl Rassylka {
     async fn put_back(
         &self,
         occurrence_id: i64,
+        lease: &Lease,
         claimed: Vec<Delivery>,
     ) -> Result<u64, DispatchError> {
         let back: Vec<Settle> = claimed
@@ -345,10 +347,14 @@ impl Rassylka {
                 then: GroupEffect::Nothing,
             })
             .collect();
-        let worker = self.inner.config.worker_id.as_str();
         let recorded = self
             .store()
-            .record(occurrence_id, Fence::Holder(worker), &back, self.now())
+            .record(
+                occurrence_id,
+                Fence::Holder(&lease.worker),
+                &back,
+                self.now(),
+            )
             .await?;
         Ok(recorded.refused.len() as u64)
     }
