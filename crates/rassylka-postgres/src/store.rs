@@ -99,6 +99,19 @@ impl MailingStore for PgStore {
         Ok(changed == 1)
     }
 
+    async fn finish_mailing(&self, id: &str) -> Result<bool, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE mailings SET state = 'done', reason = NULL, paused_until = NULL WHERE id = $1 AND state = 'queued'
+             AND NOT EXISTS (SELECT 1 FROM occurrences WHERE mailing_id = $1 AND state IN ('freezing', 'frozen'))",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
     async fn advance_checked_at(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE mailings SET checked_at = $1 WHERE id = $2 AND (checked_at IS NULL OR checked_at < $1)",
@@ -175,6 +188,40 @@ impl OccurrenceStore for PgStore {
                 .map_err(db)?
                 .rows_affected();
         Ok(changed == 1)
+    }
+
+    async fn finish_occurrence(&self, id: i64) -> Result<bool, StoreError> {
+        // The occurrence's row lock first, as `reopen_unknown` takes it: then the look at the
+        // deliveries (a statement of its own, so a snapshot taken after the lock) is current.
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let state: Option<String> =
+            sqlx::query_scalar("SELECT state FROM occurrences WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        if state.as_deref() != Some(OccurrenceState::Frozen.as_str()) {
+            return Ok(false);
+        }
+        let open: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = $1 AND status = 'queued')
+                 OR EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = $1 AND status = 'standby')
+                 OR EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = $1 AND status = 'sending')",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        if open {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE occurrences SET state = 'done' WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(true)
     }
 
     async fn occurrences(
@@ -330,6 +377,12 @@ impl QueueStore for PgStore {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db)?;
+        // The occurrence's row lock, as `finish_occurrence` takes it.
+        sqlx::query("SELECT 1 FROM occurrences WHERE id = $1 FOR UPDATE")
+            .bind(occurrence_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
         sqlx::query(
             "UPDATE deliveries SET status = 'standby', error = NULL, held_by = NULL, updated_at = $1
              WHERE occurrence_id = $2 AND status = 'skipped'
@@ -350,6 +403,13 @@ impl QueueStore for PgStore {
         .await
         .map_err(db)?
         .rows_affected();
+        if reopened > 0 {
+            sqlx::query("UPDATE occurrences SET state = 'frozen' WHERE id = $1 AND state = 'done'")
+                .bind(occurrence_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
         tx.commit().await.map_err(db)?;
         Ok(reopened)
     }

@@ -122,6 +122,20 @@ impl MailingStore for SqliteStore {
         Ok(changed == 1)
     }
 
+    async fn finish_mailing(&self, id: &str) -> Result<bool, StoreError> {
+        let _writing = self.writing.lock().await;
+        let changed = sqlx::query(
+            "UPDATE mailings SET state = 'done', reason = NULL, paused_until = NULL WHERE id = ?1 AND state = 'queued'
+             AND NOT EXISTS (SELECT 1 FROM occurrences WHERE mailing_id = ?1 AND state IN ('freezing', 'frozen'))",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
     async fn advance_checked_at(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         let _writing = self.writing.lock().await;
         sqlx::query(
@@ -202,6 +216,23 @@ impl OccurrenceStore for SqliteStore {
         .bind(to.as_str())
         .bind(id)
         .bind(names(from, OccurrenceState::as_str)?)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    async fn finish_occurrence(&self, id: i64) -> Result<bool, StoreError> {
+        let _writing = self.writing.lock().await;
+        // One look per status, each along its own partial index.
+        let changed = sqlx::query(
+            "UPDATE occurrences SET state = 'done' WHERE id = ?1 AND state = 'frozen'
+             AND NOT EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = ?1 AND status = 'queued')
+             AND NOT EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = ?1 AND status = 'standby')
+             AND NOT EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = ?1 AND status = 'sending')",
+        )
+        .bind(id)
         .execute(&self.pool)
         .await
         .map_err(db)?
@@ -393,6 +424,13 @@ impl QueueStore for SqliteStore {
         .await
         .map_err(db)?
         .rows_affected();
+        if reopened > 0 {
+            sqlx::query("UPDATE occurrences SET state = 'frozen' WHERE id = ? AND state = 'done'")
+                .bind(occurrence_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
         tx.commit().await.map_err(db)?;
         Ok(reopened)
     }

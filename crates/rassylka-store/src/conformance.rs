@@ -40,6 +40,7 @@ macro_rules! conformance_tests {
             counts_and_pages_of_the_journal,
             unreachable_contacts_are_looked_up_in_batches,
             accruals_are_kept_once,
+            finishing_waits_for_open_work_and_reopening_undoes_it,
         );
     };
     (@each $make:path; $($check:ident),* $(,)?) => {$(
@@ -792,4 +793,68 @@ pub async fn accruals_are_kept_once(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(after_first.len(), 1);
+}
+
+/// An occurrence (and a mailing) is finished only when nothing of it is open, and reopening
+/// unknown deliveries opens a finished occurrence again.
+pub async fn finishing_waits_for_open_work_and_reopening_undoes_it(store: Arc<dyn Store>) {
+    let o = frozen(&store, "m-1/o", audience("m-1/o", 2)).await;
+    store
+        .transition_mailing(
+            "m-1",
+            &[MailingState::Draft],
+            &MailingTransition::to(MailingState::Queued),
+        )
+        .await
+        .unwrap();
+    assert!(
+        !store.finish_occurrence(o.id).await.unwrap(),
+        "queued deliveries"
+    );
+    assert!(
+        !store.finish_mailing("m-1").await.unwrap(),
+        "a frozen occurrence"
+    );
+    let claimed = store.claim(o.id, &long("w"), now(), 10).await.unwrap();
+    assert!(
+        !store.finish_occurrence(o.id).await.unwrap(),
+        "sending deliveries"
+    );
+    let results = [
+        sent(claimed[0].id, 1),
+        Settle {
+            id: claimed[1].id,
+            attempt: 1,
+            outcome: Outcome::Unknown {
+                error: "no answer".into(),
+            },
+            then: GroupEffect::Nothing,
+        },
+    ];
+    store
+        .record(o.id, Fence::Holder("w"), &results, now())
+        .await
+        .unwrap();
+    assert!(store.finish_occurrence(o.id).await.unwrap());
+    assert!(
+        !store.finish_occurrence(o.id).await.unwrap(),
+        "finished once"
+    );
+    assert_eq!(store.reopen_unknown(o.id, now()).await.unwrap(), 1);
+    assert_eq!(
+        store.occurrences(None).await.unwrap()[0].state,
+        OccurrenceState::Frozen
+    );
+    assert!(!store.finish_occurrence(o.id).await.unwrap(), "reopened");
+    let again = store.claim(o.id, &long("w"), now(), 10).await.unwrap();
+    store
+        .record(o.id, Fence::Holder("w"), &[sent(again[0].id, 2)], now())
+        .await
+        .unwrap();
+    assert!(store.finish_occurrence(o.id).await.unwrap());
+    assert!(store.finish_mailing("m-1").await.unwrap());
+    assert_eq!(
+        store.mailing("m-1").await.unwrap().unwrap().state,
+        MailingState::Done
+    );
 }

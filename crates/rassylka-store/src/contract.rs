@@ -46,6 +46,14 @@ pub trait MailingStore: Send + Sync {
         to: &MailingTransition,
     ) -> Result<bool, StoreError>;
 
+    /// Marks a `queued` mailing `done` if none of its occurrences is still `freezing` or
+    /// `frozen`, in one step (an occurrence reopened meanwhile keeps it queued); `false`
+    /// otherwise.
+    ///
+    /// # Errors
+    /// When the journal cannot be written.
+    async fn finish_mailing(&self, id: &str) -> Result<bool, StoreError>;
+
     /// Records that the schedule was looked at up to `at`; an earlier instant than the one
     /// stored changes nothing.
     ///
@@ -107,6 +115,14 @@ pub trait OccurrenceStore: Send + Sync {
         from: &[OccurrenceState],
         to: OccurrenceState,
     ) -> Result<bool, StoreError>;
+
+    /// Marks a `frozen` occurrence `done` if none of its deliveries is `queued`, `standby` or
+    /// `sending`, in one step (deliveries reopened meanwhile keep it frozen); `false`
+    /// otherwise.
+    ///
+    /// # Errors
+    /// When the journal cannot be written.
+    async fn finish_occurrence(&self, id: i64) -> Result<bool, StoreError>;
 
     /// Occurrences of a mailing (of all mailings with `None`), oldest first.
     ///
@@ -197,8 +213,9 @@ pub trait QueueStore: Send + Sync {
     async fn expired(&self, occurrence_id: i64, limit: usize) -> Result<Vec<Delivery>, StoreError>;
 
     /// Puts the occurrence's `unknown` deliveries back in the queue (the operator says they
-    /// were not delivered), and the standby deliveries they held back in standby; returns how
-    /// many went back to the queue.
+    /// were not delivered), and the standby deliveries they held back in standby, and a `done`
+    /// occurrence back to `frozen`, in one step with respect to
+    /// [`OccurrenceStore::finish_occurrence`]; returns how many went back to the queue.
     ///
     /// # Errors
     /// When the journal cannot be written.

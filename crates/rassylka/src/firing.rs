@@ -174,24 +174,15 @@ impl Rassylka {
                 }
             }
         }
-        // A one-time mailing is done once its occurrence is.
-        let occurrences = store.occurrences(Some(mailing_id)).await?;
-        let finished = !occurrences.is_empty()
-            && occurrences
-                .iter()
-                .all(|o| matches!(o.state, OccurrenceState::Done | OccurrenceState::Missed));
+        // A one-time mailing is done once its occurrences are; the store checks that none is
+        // open in the same step, so an occurrence reopened meanwhile keeps it queued.
+        let started = !store.occurrences(Some(mailing_id)).await?.is_empty();
         let repeats = mailing
             .schedule
             .as_ref()
             .is_some_and(|s| s.next_after(now).is_some() && s.every() != Every::Once);
-        if finished && !repeats {
-            store
-                .transition_mailing(
-                    mailing_id,
-                    &[MailingState::Queued],
-                    &MailingTransition::to(MailingState::Done),
-                )
-                .await?;
+        if started && !repeats {
+            store.finish_mailing(mailing_id).await?;
         }
         Ok(())
     }

@@ -7,8 +7,7 @@ use crate::DispatchError;
 use crate::dispatcher::Rassylka;
 use crate::send::BEHIND_UNKNOWN;
 use crate::store::{
-    Fence, GroupEffect, MailingState, MailingTransition, OccurrenceRecord, OccurrenceState,
-    Outcome, Settle,
+    Fence, GroupEffect, MailingState, MailingTransition, OccurrenceRecord, Outcome, Settle,
 };
 
 /// Expired rows settled per journal transaction.
@@ -89,17 +88,7 @@ impl Rassylka {
         let store = self.store();
         let mut n = 0;
         for occurrence in store.occurrences(Some(mailing_id)).await? {
-            let reopened = store.reopen_unknown(occurrence.id, self.now()).await?;
-            if reopened > 0 {
-                store
-                    .transition_occurrence(
-                        occurrence.id,
-                        &[OccurrenceState::Done],
-                        OccurrenceState::Frozen,
-                    )
-                    .await?;
-            }
-            n += reopened;
+            n += store.reopen_unknown(occurrence.id, self.now()).await?;
         }
         // A one-time mailing that looked finished has work again.
         if n > 0 {

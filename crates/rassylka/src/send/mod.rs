@@ -47,15 +47,10 @@ impl Rassylka {
         }
         let verdict = self.send_occurrence(mailing, &occurrence, report).await?;
         let counts = store.counts(occurrence.id).await?;
-        if counts.queued == 0 && counts.sending == 0 && counts.standby == 0 {
-            store
-                .transition_occurrence(
-                    occurrence.id,
-                    &[OccurrenceState::Frozen],
-                    OccurrenceState::Done,
-                )
-                .await?;
-        } else if let Some(due) = store.next_due(occurrence.id).await? {
+        // Done only if nothing was reopened meanwhile: the store decides it in one step.
+        if !store.finish_occurrence(occurrence.id).await?
+            && let Some(due) = store.next_due(occurrence.id).await?
+        {
             report.next_due = Some(report.next_due.map_or(due, |d| d.min(due)));
         }
         report.counts.merge(&counts);
