@@ -77,10 +77,14 @@ pub(crate) async fn record_in(
 ) -> Result<Recorded, StoreError> {
     let held = held(fence);
     let worker = fence_value(fence);
+    // Rows are locked in id order, as `renew` locks them, so the two never deadlock.
+    let mut ordered: Vec<&Settle> = results.iter().collect();
+    ordered.sort_unstable_by_key(|r| r.id);
+    let results = ordered;
     let mut written: Vec<i64> = Vec::with_capacity(results.len());
     // Sends are the bulk: one statement for all of them.
     let (mut ids, mut attempts, mut providers, mut costs) = (vec![], vec![], vec![], vec![]);
-    for r in results {
+    for r in &results {
         if let Outcome::Sent { provider_id, cost } = &r.outcome {
             ids.push(r.id);
             attempts.push(i32::try_from(r.attempt).unwrap_or(i32::MAX));
@@ -107,7 +111,7 @@ pub(crate) async fn record_in(
         .map_err(db)?;
         written.extend(sent);
     }
-    for result in results {
+    for result in &results {
         let (set, class, error, not_before): (&str, Option<&str>, Option<&str>, Option<i64>) =
             match &result.outcome {
                 Outcome::Sent { .. } => continue,
@@ -162,7 +166,7 @@ pub(crate) async fn record_in(
         }
     }
     written.sort_unstable();
-    apply_group_effects(conn, occurrence_id, results, &written, now).await?;
+    apply_group_effects(conn, occurrence_id, &results, &written, now).await?;
     let refused = results
         .iter()
         .map(|r| r.id)
@@ -175,7 +179,7 @@ pub(crate) async fn record_in(
 async fn apply_group_effects(
     conn: &mut PgConnection,
     occurrence_id: i64,
-    results: &[Settle],
+    results: &[&Settle],
     written: &[i64],
     now: i64,
 ) -> Result<(), StoreError> {

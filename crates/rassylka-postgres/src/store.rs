@@ -338,9 +338,12 @@ impl QueueStore for PgStore {
     }
 
     async fn renew(&self, occurrence_id: i64, lease: &Lease) -> Result<u64, StoreError> {
+        // Rows in id order, skipping any a result is being written to this moment: the same
+        // order `record_in` locks them in, so the two never deadlock.
         Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE deliveries SET lease_until = {NOW_MS} + $1
-             WHERE occurrence_id = $2 AND status = 'sending' AND worker = $3"
+            "UPDATE deliveries SET lease_until = {NOW_MS} + $1 WHERE id IN (
+                 SELECT id FROM deliveries WHERE occurrence_id = $2 AND status = 'sending' AND worker = $3
+                 ORDER BY id FOR UPDATE SKIP LOCKED)"
         )))
         .bind(i64::try_from(lease.length.as_millis()).unwrap_or(i64::MAX))
         .bind(occurrence_id)
