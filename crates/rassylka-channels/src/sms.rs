@@ -147,8 +147,10 @@ impl SmsChannel {
                 None => error,
             });
         }
+        // The gateway answered 2xx to a request it read: it may have taken the message, so
+        // an answer that cannot be read is ambiguous, never a «not sent».
         serde_json::from_slice(&bytes).map_err(|e| {
-            ChannelError::transient("sms gateway: cannot read the answer").with_source(e)
+            ChannelError::ambiguous("sms gateway: cannot read the answer").with_source(e)
         })
     }
 

@@ -293,3 +293,50 @@ async fn smsc_cost_only_and_balance_as_strings() {
     assert_eq!(error.class(), ErrorClass::Configuration);
     assert!(!format!("{error:?}").contains("SMSC-PSW"));
 }
+
+#[tokio::test]
+async fn an_unreadable_2xx_answer_is_ambiguous_not_a_retry() {
+    // The gateway read the request and answered 200: it may hold the message.
+    let server = MockServer::start().await;
+    on(
+        &server,
+        "/sms/send",
+        ResponseTemplate::new(200).set_body_string("<html>gateway busy</html>"),
+    )
+    .await;
+    let error = smsru(&server)
+        .send(&to("+79255070602"), &Message::new("k", "Привет"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Ambiguous);
+}
+
+#[tokio::test]
+async fn a_request_that_times_out_after_it_was_written_is_ambiguous() {
+    let server = MockServer::start().await;
+    on(
+        &server,
+        "/sms/send",
+        json_answer(json!({"status": "OK"})).set_delay(Duration::from_secs(5)),
+    )
+    .await;
+    let settings: SmsRuSettings = serde_json::from_value(json!({
+        "api_id": "SMSRU-KEY-1", "sender": "MYSHOP", "api_base": server.uri(), "timeout_secs": 1}))
+    .unwrap();
+    let error = SmsChannel::new(SmsSettings::Smsru(settings))
+        .unwrap()
+        .send(&to("+79255070602"), &Message::new("k", "Привет"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Ambiguous, "{error}");
+    // Nothing listens here: the request was never written, so trying again is safe.
+    let closed: SmsRuSettings = serde_json::from_value(json!({
+        "api_id": "SMSRU-KEY-1", "sender": "MYSHOP", "api_base": "http://127.0.0.1:9"}))
+    .unwrap();
+    let refused = SmsChannel::new(SmsSettings::Smsru(closed))
+        .unwrap()
+        .send(&to("+79255070602"), &Message::new("k", "Привет"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.class(), ErrorClass::Transient, "{refused}");
+}

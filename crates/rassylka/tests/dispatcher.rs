@@ -299,6 +299,35 @@ async fn transient_failures_are_retried_with_backoff_until_sent_or_out_of_attemp
 }
 
 #[tokio::test]
+async fn an_ambiguous_failure_is_unknown_and_never_retried_blind() {
+    // No answer after the request may have reached the provider: it may hold the message.
+    let w = world("2026-11-22T07:00:30Z").await;
+    w.telegram.fail_next(ErrorClass::Ambiguous);
+    w.dispatcher.save(&mailing("all", "")).await.unwrap();
+    w.dispatcher.confirm("m-1").await.unwrap();
+    let report = w.dispatcher.run_due().await.unwrap();
+    assert_eq!(report.counts.unknown, 1);
+    let sent_first = w.telegram.sent().len();
+    assert_eq!(
+        sent_first, 1,
+        "the other telegram delivery went out; this one is unknown"
+    );
+    w.dispatcher.run_due().await.unwrap();
+    assert_eq!(
+        w.telegram.sent().len(),
+        sent_first,
+        "not resent unless asked"
+    );
+    assert_eq!(w.dispatcher.resend_unknown("m-1").await.unwrap(), 1);
+    w.dispatcher.run_due().await.unwrap();
+    assert_eq!(
+        w.telegram.sent().len(),
+        sent_first + 1,
+        "resent on the operator's word"
+    );
+}
+
+#[tokio::test]
 async fn quota_pauses_the_mailing_until_it_renews_and_configuration_stops_it() {
     let w = world("2026-11-22T07:00:30Z").await;
     w.sms.fail_next(ErrorClass::Quota);
