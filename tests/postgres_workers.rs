@@ -2,7 +2,6 @@
 //! `RASSYLKA_TEST_PG`; skipped with one line without it): three workers killed with SIGKILL at
 //! random moments and replaced until the mailing is done, and a worker stopped past its lease.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::Child;
 use std::time::Duration;
@@ -124,48 +123,11 @@ async fn three_workers_killed_at_random_never_message_a_chat_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_worker_on_postgres_has_its_late_results_refused() {
-    const PEOPLE: usize = 1_500;
     let _turn = SERVER.lock().await;
     let Some(db) = fresh_database().await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    write_inputs(dir.path(), PEOPLE);
-    let (server, channels) = telegram(dir.path(), Duration::from_millis(150)).await;
-    let path = dir.path().to_owned();
-    let journal = db.clone();
-    let (stalled, rescuer) = tokio::task::spawn_blocking(move || {
-        crate::workers::stalled_and_continued(&path, &journal, Some(&channels))
-    })
-    .await
-    .unwrap();
-    eprintln!("stalled: {stalled}\nrescuer: {rescuer}");
-    assert!(
-        stalled["lease_lost"].as_u64().unwrap() >= 1,
-        "late results refused"
-    );
-    assert!(rescuer["recovered_unknown"].as_u64().unwrap() >= 1);
-    let counts: HashMap<i64, usize> = per_chat(&server).await;
-    assert!(
-        twice(&counts).is_empty(),
-        "chats messaged twice: {:?}",
-        twice(&counts)
-    );
-    let statuses = journal_statuses(&db);
-    let ended = count(&statuses, "sent") + count(&statuses, "unknown") + count(&statuses, "failed");
-    assert_eq!(ended, PEOPLE, "{statuses:?}");
-}
-
-/// Says once, past the test harness's capture, that the PostgreSQL tests did not run.
-fn say_skipped() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "PostgreSQL tests skipped: set RASSYLKA_TEST_PG=postgres://user@host:port/db (or run .ci/run, which starts a server) to run them"
-        );
-    });
+    crate::workers::a_stalled_worker_is_fenced_off(db).await;
 }
 
 /// Restarts the test server (its data folder is `RASSYLKA_TEST_PG_DATA`, as `.ci/run` sets).
@@ -242,4 +204,16 @@ async fn a_server_restart_mid_run_ends_the_worker_clearly_and_the_next_run_finis
     assert_eq!(ended, 5_000, "{statuses:?}");
     assert!(count(&statuses, "unknown") <= CONCURRENCY, "{statuses:?}");
     assert_eq!(last["state"], "done");
+}
+
+/// Says once, past the test harness's capture, that the PostgreSQL tests did not run.
+fn say_skipped() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "PostgreSQL tests skipped: set RASSYLKA_TEST_PG=postgres://user@host:port/db (or run .ci/run, which starts a server) to run them"
+        );
+    });
 }
