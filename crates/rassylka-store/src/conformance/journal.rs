@@ -1,0 +1,87 @@
+//! Reads of the journal, contacts gone and bonus accruals.
+
+use super::*;
+
+/// Counts split every row; pages follow row order.
+pub async fn counts_and_pages_of_the_journal(store: Arc<dyn Store>) {
+    let mut rows = audience("m-1/o", 25);
+    rows[3].status = DeliveryStatus::Skipped;
+    rows[3].error = Some("no_consent".into());
+    let o = frozen(&store, "m-1/o", rows).await;
+    let counts = store.counts(o.id).await.unwrap();
+    assert_eq!((counts.queued, counts.skipped), (24, 1));
+    let mut seen = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.deliveries(o.id, after, 10).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        seen.extend(page.into_iter().map(|d| d.planned.recipient_id));
+    }
+    let expected: Vec<String> = (0..25).map(|i| format!("c-{i:05}")).collect();
+    assert_eq!(seen, expected);
+    let other = frozen(&store, "m-1/other", audience("m-1/other", 2)).await;
+    assert_eq!(
+        store.counts(other.id).await.unwrap().queued,
+        2,
+        "counts are per occurrence"
+    );
+}
+
+/// Unreachable contacts are found among a batch of ids.
+pub async fn unreachable_contacts_are_looked_up_in_batches(store: Arc<dyn Store>) {
+    store
+        .mark_unreachable("c-2", ChannelKind::Telegram, "blocked the bot")
+        .await
+        .unwrap();
+    store
+        .mark_unreachable("c-2", ChannelKind::Email, "no such mailbox")
+        .await
+        .unwrap();
+    store
+        .mark_unreachable("c-2", ChannelKind::Email, "no such mailbox, again")
+        .await
+        .unwrap();
+    store
+        .mark_unreachable("c-9", ChannelKind::Sms, "no such number")
+        .await
+        .unwrap();
+    let ids: Vec<String> = (0..5000).map(|i| format!("c-{i}")).collect();
+    let mut found = store.unreachable_among(&ids[..5]).await.unwrap();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            ("c-2".to_owned(), ChannelKind::Email),
+            ("c-2".to_owned(), ChannelKind::Telegram)
+        ]
+    );
+    assert_eq!(store.unreachable_among(&ids).await.unwrap().len(), 3);
+    assert!(store.unreachable_among(&[]).await.unwrap().is_empty());
+}
+
+/// An accrual is kept once; pending ones are the sent deliveries without one.
+pub async fn accruals_are_kept_once(store: Arc<dyn Store>) {
+    let o = frozen(&store, "m-1/o", audience("m-1/o", 3)).await;
+    let claimed = store.claim(o.id, &long("w"), now(), 10).await.unwrap();
+    let results: Vec<Settle> = claimed.iter().map(|d| sent(d.id, 1)).collect();
+    store
+        .record(o.id, Fence::Holder("w"), &results, now())
+        .await
+        .unwrap();
+    let ids: Vec<String> = (0..3).map(|i| format!("c-{i:05}")).collect();
+    store.finish_accruals(o.id, &ids[..1]).await.unwrap();
+    store.finish_accruals(o.id, &ids[..1]).await.unwrap();
+    assert_eq!(
+        store.accrued(o.id, &ids).await.unwrap(),
+        vec![ids[0].clone()]
+    );
+    let pending = store.pending_accruals(o.id, 0, 10).await.unwrap();
+    let who: Vec<&str> = pending.iter().map(|(_, r)| r.as_str()).collect();
+    assert_eq!(who, [ids[1].as_str(), ids[2].as_str()]);
+    let after_first = store
+        .pending_accruals(o.id, pending[0].0, 10)
+        .await
+        .unwrap();
+    assert_eq!(after_first.len(), 1);
+}
