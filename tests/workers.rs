@@ -105,6 +105,41 @@ fn signal(child: &Child, name: &str) {
     assert!(status.success());
 }
 
+/// «Never twice, never lost», counted at the server and in the journal `db`: no chat got the
+/// message twice, each of `recipients` deliveries ended (sent, failed or unknown), and the
+/// server saw every sent one and nothing the journal does not account for. Returns the sent
+/// and unknown counts.
+pub(crate) async fn never_twice_never_lost(
+    server: &MockServer,
+    db: &str,
+    recipients: usize,
+) -> (usize, usize) {
+    let counts = per_chat(server).await;
+    assert!(
+        twice(&counts).is_empty(),
+        "chats messaged twice: {:?}",
+        twice(&counts)
+    );
+    let statuses = journal_statuses(db);
+    eprintln!("journal: {statuses:?}; chats reached: {}", counts.len());
+    let (sent, unknown, failed) = (
+        count(&statuses, "sent"),
+        count(&statuses, "unknown"),
+        count(&statuses, "failed"),
+    );
+    assert_eq!(
+        sent + unknown + failed,
+        recipients,
+        "every delivery ended: {statuses:?}"
+    );
+    assert!(
+        counts.len() >= sent && counts.len() <= sent + unknown,
+        "the server saw {} chats for {sent} sent and {unknown} unknown",
+        counts.len()
+    );
+    (sent, unknown)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_started_at_once_message_every_chat_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -157,32 +192,12 @@ async fn a_killed_worker_leaves_its_rows_to_the_other_once_its_lease_expires() {
     })
     .await
     .unwrap();
-    let counts = per_chat(&server).await;
-    assert!(
-        twice(&counts).is_empty(),
-        "chats messaged twice: {:?}",
-        twice(&counts)
-    );
-    let statuses = journal_statuses(&sqlite(dir.path()));
-    let (sent, unknown, failed) = (
-        count(&statuses, "sent"),
-        count(&statuses, "unknown"),
-        count(&statuses, "failed"),
-    );
-    eprintln!(
-        "journal after the kill: {statuses:?}; survivor: {}",
-        report(&survivor)
-    );
-    assert_eq!(
-        sent + unknown + failed,
-        RECIPIENTS,
-        "every delivery ended: {statuses:?}"
-    );
+    eprintln!("survivor: {}", report(&survivor));
+    let (_, unknown) = never_twice_never_lost(&server, &sqlite(dir.path()), RECIPIENTS).await;
     assert!(
         unknown <= 2 * CONCURRENCY,
         "{unknown} unknown: at most the killed worker's claims"
     );
-    assert!(counts.len() >= sent && counts.len() <= sent + unknown);
     assert_eq!(
         report(&survivor)["recovered_unknown"].as_u64().unwrap() as usize,
         unknown
@@ -234,15 +249,7 @@ pub(crate) async fn a_stalled_worker_is_fenced_off(db: String) {
         "the stalled worker's late results were refused"
     );
     assert!(rescuer["recovered_unknown"].as_u64().unwrap() >= 1);
-    let counts = per_chat(&server).await;
-    assert!(
-        twice(&counts).is_empty(),
-        "chats messaged twice: {:?}",
-        twice(&counts)
-    );
-    let statuses = journal_statuses(&db);
-    let ended = count(&statuses, "sent") + count(&statuses, "unknown") + count(&statuses, "failed");
-    assert_eq!(ended, PEOPLE, "{statuses:?}");
+    never_twice_never_lost(&server, &db, PEOPLE).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -525,7 +525,7 @@ impl ContactStore for SqliteStore {
 
     async fn unreachable_among(
         &self,
-        recipient_ids: &[String],
+        recipient_ids: &[&str],
     ) -> Result<Vec<(String, ChannelKind)>, StoreError> {
         if recipient_ids.is_empty() {
             return Ok(Vec::new());

@@ -278,7 +278,7 @@ pub trait ContactStore: Send + Sync {
     /// When the journal cannot be read.
     async fn unreachable_among(
         &self,
-        recipient_ids: &[String],
+        recipient_ids: &[&str],
     ) -> Result<Vec<(String, ChannelKind)>, StoreError>;
 }
 

@@ -5,12 +5,14 @@ use crate::NewDelivery;
 /// Watches the deliveries of a freeze in order and says whether no key can have been written
 /// twice: true while recipient ids come in strictly ascending order (shorter first, then by
 /// text, so `9` comes before `10`) and no recipient has the same key twice. A backend may then
-/// skip its look for repeated keys, which costs a sort of the whole occurrence.
+/// skip its look for repeated keys, which costs a sort of the whole occurrence. It allocates
+/// nothing per delivery: a recipient's keys are kept as hashes, and two equal hashes count as a
+/// repeat (at worst the look is made when it was not needed).
 #[derive(Debug, Clone)]
 pub struct KeyOrder {
     unique: bool,
     recipient: String,
-    keys: Vec<String>,
+    keys: Vec<u64>,
 }
 
 impl Default for KeyOrder {
@@ -23,6 +25,13 @@ impl Default for KeyOrder {
     }
 }
 
+fn hash(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
+}
+
 impl KeyOrder {
     /// Takes the next delivery written.
     pub fn observe(&mut self, delivery: &NewDelivery) {
@@ -30,11 +39,12 @@ impl KeyOrder {
             return;
         }
         let id = delivery.recipient_id.as_str();
+        let key = hash(&delivery.delivery_key);
         if id == self.recipient && !self.keys.is_empty() {
-            if self.keys.contains(&delivery.delivery_key) {
+            if self.keys.contains(&key) {
                 self.unique = false;
             } else {
-                self.keys.push(delivery.delivery_key.clone());
+                self.keys.push(key);
             }
             return;
         }
@@ -43,10 +53,11 @@ impl KeyOrder {
             self.unique = false;
             return;
         }
+        // One buffer for the whole freeze.
         self.recipient.clear();
         self.recipient.push_str(id);
         self.keys.clear();
-        self.keys.push(delivery.delivery_key.clone());
+        self.keys.push(key);
     }
 
     /// Whether every key observed so far is known to be unique.

@@ -247,7 +247,7 @@ async fn priority_falls_back_when_a_channel_fails_for_good_and_remembers_gone_co
     assert_eq!(w.vk.sent().len(), 1);
     assert!(
         w.store
-            .unreachable_among(&["a".to_owned(), "b".to_owned()])
+            .unreachable_among(&["a", "b"])
             .await
             .unwrap()
             .contains(&("a".to_owned(), ChannelKind::Telegram))

@@ -46,7 +46,8 @@ pub async fn unreachable_contacts_are_looked_up_in_batches(store: Arc<dyn Store>
         .mark_unreachable("c-9", ChannelKind::Sms, "no such number")
         .await
         .unwrap();
-    let ids: Vec<String> = (0..5000).map(|i| format!("c-{i}")).collect();
+    let owned: Vec<String> = (0..5000).map(|i| format!("c-{i}")).collect();
+    let ids: Vec<&str> = owned.iter().map(String::as_str).collect();
     let mut found = store.unreachable_among(&ids[..5]).await.unwrap();
     found.sort();
     assert_eq!(

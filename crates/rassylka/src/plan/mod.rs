@@ -33,9 +33,9 @@ impl Rassylka {
         planner: &mut Planner<'_>,
         chunk: &[SourceItem],
     ) -> Result<(), DispatchError> {
-        let ids: Vec<String> = chunk
+        let ids: Vec<&str> = chunk
             .iter()
-            .filter_map(|item| item.as_ref().ok().map(|r| r.id.clone()))
+            .filter_map(|item| item.as_ref().ok().map(|r| r.id.as_str()))
             .collect();
         let mut gone: HashMap<String, ChannelSet> = HashMap::new();
         for (recipient, channel) in self.store().unreachable_among(&ids).await? {
