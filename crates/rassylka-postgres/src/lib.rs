@@ -34,8 +34,10 @@ mod schema;
 mod store;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use queue::ClaimCursors;
 use rassylka_store::StoreError;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -66,6 +68,7 @@ impl Default for PgConfig {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    cursors: Arc<ClaimCursors>,
 }
 
 /// A sqlx failure as the contract's error, its cause in the message (never the URL).
@@ -146,7 +149,10 @@ impl PgStore {
         }
         schema::migrate(&mut tx).await?;
         tx.commit().await.map_err(db)?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            cursors: Arc::default(),
+        })
     }
 
     /// Runs one statement of the operator's (a migration by hand, a repair) on the journal's

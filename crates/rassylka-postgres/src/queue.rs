@@ -2,6 +2,9 @@
 //! fenced results.
 
 use rassylka_store::{Delivery, Fence, GroupEffect, Lease, Outcome, Recorded, Settle, StoreError};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use sqlx::PgConnection;
 
 use crate::db;
@@ -12,41 +15,100 @@ fn lease_ms(lease: &Lease) -> i64 {
     i64::try_from(lease.length.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Where each occurrence's last claim began, in queue order (`not_before`, `id`).
+///
+/// A claim marks rows `sending`, and PostgreSQL keeps their entries in the queue index until
+/// vacuum: a claim that scans the index from its start walks over every row claimed before it,
+/// which made the claims of a million-row occurrence quadratic (7 ms per batch on average, a
+/// third of the run). The next claim starts where the last began instead. Rows queued again
+/// behind that point (put back, a fallback rank, reopened) are found when this worker queues
+/// them (it forgets its cursor) or when the rows ahead run short (a full look); nothing is
+/// skipped for good, a row put back by another worker may only wait for the rows ahead of it.
+#[derive(Debug, Default)]
+pub(crate) struct ClaimCursors(Mutex<HashMap<i64, (i64, i64)>>);
+
+impl ClaimCursors {
+    fn get(&self, occurrence_id: i64) -> Option<(i64, i64)> {
+        self.lock().get(&occurrence_id).copied()
+    }
+
+    fn set(&self, occurrence_id: i64, at: (i64, i64)) {
+        self.lock().insert(occurrence_id, at);
+    }
+
+    /// After rows were queued again: the next claim looks at the whole queue.
+    pub(crate) fn forget(&self, occurrence_id: i64) {
+        self.lock().remove(&occurrence_id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, (i64, i64)>> {
+        // A map of hints stays usable even if a thread panicked holding it.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Marks up to `limit` queued deliveries due at `due` as sending under `lease`, skipping rows
 /// another worker is claiming this very moment; returns them in row order.
 pub(crate) async fn claim_in(
     conn: &mut PgConnection,
+    cursors: &ClaimCursors,
     occurrence_id: i64,
     lease: &Lease,
     due: i64,
-    now: i64,
     limit: usize,
 ) -> Result<Vec<Delivery>, StoreError> {
+    let from = cursors.get(occurrence_id);
+    let mut claimed = claim_from(conn, occurrence_id, lease, due, limit, from).await?;
+    if from.is_some() && claimed.len() < limit {
+        let rest = limit - claimed.len();
+        claimed.extend(claim_from(conn, occurrence_id, lease, due, rest, None).await?);
+    }
+    let first = claimed
+        .iter()
+        .map(|d| (d.planned.not_before.map_or(0, crate::rows::millis), d.id))
+        .min();
+    match first {
+        Some(first) => cursors.set(occurrence_id, first),
+        None => cursors.forget(occurrence_id),
+    }
+    claimed.sort_unstable_by_key(|d| d.id);
+    Ok(claimed)
+}
+
+/// One claim statement: from `from` on in queue order, or from the start.
+async fn claim_from(
+    conn: &mut PgConnection,
+    occurrence_id: i64,
+    lease: &Lease,
+    due: i64,
+    limit: usize,
+    from: Option<(i64, i64)>,
+) -> Result<Vec<Delivery>, StoreError> {
+    let (from_not_before, from_id) = from.unwrap_or((i64::MIN, i64::MIN));
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "WITH due AS (
              SELECT id FROM deliveries WHERE occurrence_id = $1 AND status = 'queued' AND not_before <= $2
+             AND (not_before, id) >= ($6, $7)
              ORDER BY not_before, id LIMIT $3 FOR UPDATE SKIP LOCKED)
          , claimed AS (
-             UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, updated_at = $4,
-                 worker = $5, lease_until = {NOW_MS} + $6
+             UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, updated_at = $2,
+                 worker = $4, lease_until = {NOW_MS} + $5
              FROM due WHERE d.id = due.id RETURNING d.*)
          SELECT c.*, m.* FROM claimed c JOIN messages m ON m.id = c.id"
     )))
     .bind(occurrence_id)
     .bind(due)
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-    .bind(now)
     .bind(&lease.worker)
     .bind(lease_ms(lease))
+    .bind(from_not_before)
+    .bind(from_id)
     .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
-    let mut claimed = rows
-        .iter()
-        .map(delivery_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    claimed.sort_unstable_by_key(|d| d.id);
-    Ok(claimed)
+    rows.iter().map(delivery_from_row).collect()
 }
 
 /// The condition a row must meet for a result under `fence` (`$3`), beside being `sending` at
@@ -70,6 +132,7 @@ fn fence_value(fence: Fence<'_>) -> Option<&str> {
 /// the fence says, at the settled attempt; then the group effects of those written.
 pub(crate) async fn record_in(
     conn: &mut PgConnection,
+    cursors: &ClaimCursors,
     occurrence_id: i64,
     fence: Fence<'_>,
     results: &[Settle],
@@ -77,6 +140,13 @@ pub(crate) async fn record_in(
 ) -> Result<Recorded, StoreError> {
     let held = held(fence);
     let worker = fence_value(fence);
+    let queues_again = |r: &Settle| {
+        matches!(r.outcome, Outcome::Retry { .. } | Outcome::Requeue)
+            || r.then == GroupEffect::FallBack
+    };
+    if results.iter().any(queues_again) {
+        cursors.forget(occurrence_id);
+    }
     // Rows are locked in id order, as `renew` locks them, so the two never deadlock.
     let mut ordered: Vec<&Settle> = results.iter().collect();
     ordered.sort_unstable_by_key(|r| r.id);

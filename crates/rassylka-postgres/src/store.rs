@@ -282,9 +282,9 @@ impl QueueStore for PgStore {
         let mut conn = self.pool.acquire().await.map_err(db)?;
         claim_in(
             &mut conn,
+            &self.cursors,
             occurrence_id,
             lease,
-            millis(due),
             millis(due),
             limit_rows,
         )
@@ -302,7 +302,15 @@ impl QueueStore for PgStore {
             return Ok(Recorded::default());
         }
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let recorded = record_in(&mut tx, occurrence_id, fence, results, millis(now)).await?;
+        let recorded = record_in(
+            &mut tx,
+            &self.cursors,
+            occurrence_id,
+            fence,
+            results,
+            millis(now),
+        )
+        .await?;
         tx.commit().await.map_err(db)?;
         Ok(recorded)
     }
@@ -318,6 +326,7 @@ impl QueueStore for PgStore {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let recorded = record_in(
             &mut tx,
+            &self.cursors,
             occurrence_id,
             Fence::Holder(&lease.worker),
             results,
@@ -326,9 +335,9 @@ impl QueueStore for PgStore {
         .await?;
         let claimed = claim_in(
             &mut tx,
+            &self.cursors,
             occurrence_id,
             lease,
-            millis(now),
             millis(now),
             limit_rows,
         )
@@ -379,6 +388,7 @@ impl QueueStore for PgStore {
         occurrence_id: i64,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
+        self.cursors.forget(occurrence_id);
         let mut tx = self.pool.begin().await.map_err(db)?;
         // The occurrence's row lock, as `finish_occurrence` takes it.
         sqlx::query("SELECT 1 FROM occurrences WHERE id = $1 FOR UPDATE")

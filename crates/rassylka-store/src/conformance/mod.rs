@@ -37,6 +37,7 @@ macro_rules! conformance_tests {
             renewed_leases_do_not_expire,
             group_effects_fall_back_close_and_hold,
             requeued_deliveries_do_not_count_the_attempt,
+            rows_queued_again_are_claimed_again,
             counts_and_pages_of_the_journal,
             unreachable_contacts_are_looked_up_in_batches,
             accruals_are_kept_once,

@@ -348,3 +348,47 @@ pub async fn requeued_deliveries_do_not_count_the_attempt(store: Arc<dyn Store>)
     let rows = store.deliveries(o.id, 0, 10).await.unwrap();
     assert_eq!(rows[0].error_class.as_deref(), Some("transient"));
 }
+
+/// A delivery put back behind rows already claimed comes first in the next claim (queue order
+/// is due time, then row), and nothing is left queued when claims come back empty.
+pub async fn rows_queued_again_are_claimed_again(store: Arc<dyn Store>) {
+    let o = frozen(&store, "m-1/o", audience("m-1/o", 10)).await;
+    let w = long("w");
+    let first = store.claim(o.id, &w, now(), 3).await.unwrap();
+    let second = store.claim(o.id, &w, now(), 3).await.unwrap();
+    assert!(second.iter().all(|d| d.id > first[2].id));
+    let back = Settle {
+        id: first[1].id,
+        attempt: 1,
+        outcome: Outcome::Requeue,
+        then: GroupEffect::Nothing,
+    };
+    let recorded = store
+        .record(o.id, Fence::Holder("w"), &[back], now())
+        .await
+        .unwrap();
+    assert!(recorded.refused.is_empty());
+    let third = store.claim(o.id, &w, now(), 2).await.unwrap();
+    assert_eq!(
+        third[0].id, first[1].id,
+        "the row put back is claimed first"
+    );
+    assert!(third[1].id > second[2].id);
+    let mut all: Vec<i64> = first
+        .iter()
+        .chain(&second)
+        .chain(&third)
+        .map(|d| d.id)
+        .collect();
+    loop {
+        let batch = store.claim(o.id, &w, now(), 3).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        all.extend(batch.iter().map(|d| d.id));
+    }
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 10, "every delivery claimed");
+    assert_eq!(store.counts(o.id).await.unwrap().queued, 0);
+}
