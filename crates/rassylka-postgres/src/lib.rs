@@ -28,6 +28,7 @@
 //! None.
 
 mod freeze;
+mod history;
 mod queue;
 mod rows;
 mod schema;

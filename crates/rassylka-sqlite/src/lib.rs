@@ -35,6 +35,7 @@
 //! None.
 
 mod freeze;
+mod history;
 mod queue;
 mod rows;
 mod schema;

@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use rassylka_model::ChannelKind;
 
 use crate::{
-    Delivery, Fence, Lease, MailingRecord, MailingState, MailingTransition, NewDelivery,
-    NewOccurrence, OccurrenceRecord, OccurrenceStart, OccurrenceState, Recorded, Settle,
-    StatusCounts, StoreError,
+    Delivery, Fence, JournalFilter, Lease, MailingRecord, MailingState, MailingTransition,
+    NewDelivery, NewOccurrence, OccurrenceRecord, OccurrenceStart, OccurrenceState, Recorded,
+    Settle, StatusCounts, StoreError, Tally,
 };
 
 /// Mailings: their JSON, schedule version and state. State changes are compare-and-set, so
@@ -318,9 +318,35 @@ pub trait AccrualStore: Send + Sync {
     ) -> Result<Vec<(i64, String)>, StoreError>;
 }
 
+/// The reads behind history and journal views: aggregates and filtered pages, never whole
+/// occurrences in memory.
+#[async_trait]
+pub trait HistoryStore: Send + Sync {
+    /// An occurrence's distinct recipients and its rows counted by channel, status and cost.
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn tally(&self, occurrence_id: i64) -> Result<Tally, StoreError>;
+
+    /// Up to `limit` rows of an occurrence after row `after_id` that pass `filter`, in row
+    /// order.
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn journal(
+        &self,
+        occurrence_id: i64,
+        filter: &JournalFilter,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
+}
+
 /// The whole journal: every role, and the store's own life.
 #[async_trait]
-pub trait Store: MailingStore + OccurrenceStore + QueueStore + ContactStore + AccrualStore {
+pub trait Store:
+    MailingStore + OccurrenceStore + QueueStore + ContactStore + AccrualStore + HistoryStore
+{
     /// Finishes the store's work before the process ends (SQLite moves its write-ahead log
     /// into the file, so a copy of the file alone is whole) and closes its connections; the
     /// store is not used afterwards. The default does nothing.

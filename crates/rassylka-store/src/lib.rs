@@ -38,19 +38,24 @@
 pub mod conformance;
 mod contract;
 mod error;
+mod history;
 mod keys;
 mod records;
 
 pub use contract::{
-    AccrualStore, ContactStore, Freeze, MailingStore, OccurrenceStore, QueueStore, Store,
+    AccrualStore, ContactStore, Freeze, HistoryStore, MailingStore, OccurrenceStore, QueueStore,
+    Store,
 };
 pub use error::{StoreError, StoreErrorKind};
 
 /// Every role trait, to call a store's methods on a concrete type: `use
 /// rassylka_store::prelude::*;`.
 pub mod prelude {
-    pub use crate::{AccrualStore, ContactStore, MailingStore, OccurrenceStore, QueueStore, Store};
+    pub use crate::{
+        AccrualStore, ContactStore, HistoryStore, MailingStore, OccurrenceStore, QueueStore, Store,
+    };
 }
+pub use history::{JournalFilter, Tally, TallyRow};
 pub use keys::KeyOrder;
 pub use records::{
     Delivery, DeliveryStatus, Fence, GroupEffect, Lease, MailingRecord, MailingState,

@@ -86,3 +86,109 @@ pub async fn accruals_are_kept_once(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(after_first.len(), 1);
 }
+
+/// A tally counts distinct recipients and groups rows by channel, status and cost exactly;
+/// journal pages filter by status and recipient and follow row order.
+pub async fn tallies_and_filtered_journal_pages(store: Arc<dyn Store>) {
+    let mut rows = audience("m-1/o", 6);
+    // c-00000 on two channels: one recipient, two rows.
+    let mut sms = delivery("m-1/o", "c-00000");
+    sms.delivery_key = "m-1/o/c-00000/sms".into();
+    sms.channel = Some(ChannelKind::Sms);
+    sms.cost = Some(rust_decimal::Decimal::new(450, 2));
+    sms.group_key = "c-00000/sms".into();
+    rows.push(sms);
+    rows[5].status = DeliveryStatus::Skipped;
+    rows[5].channel = None;
+    rows[5].error = Some("no_consent".into());
+    let o = frozen(&store, "m-1/o", rows).await;
+    let claimed = store.claim(o.id, &long("w"), now(), 10).await.unwrap();
+    assert_eq!(claimed.len(), 6);
+    let price = rust_decimal::Decimal::new(450, 2);
+    let results: Vec<Settle> = claimed
+        .iter()
+        .map(|d| {
+            let mut s = sent(d.id, 1);
+            if d.planned.channel == Some(ChannelKind::Sms) {
+                s.outcome = Outcome::Sent {
+                    provider_id: Some("sms-1".into()),
+                    cost: Some(price),
+                };
+            } else if d.planned.recipient_id == "c-00001" {
+                s.outcome = Outcome::Failed {
+                    class: "invalid_address".into(),
+                    error: "chat not found".into(),
+                };
+            }
+            s
+        })
+        .collect();
+    store
+        .record(o.id, Fence::Holder("w"), &results, now())
+        .await
+        .unwrap();
+    let tally = store.tally(o.id).await.unwrap();
+    assert_eq!(tally.recipients, 6);
+    let mut grouped: Vec<(Option<ChannelKind>, DeliveryStatus, Option<String>, u64)> = tally
+        .rows
+        .into_iter()
+        .map(|r| (r.channel, r.status, r.cost.map(|c| c.to_string()), r.rows))
+        .collect();
+    grouped.sort_by_key(|g| (g.0.map(ChannelKind::as_str), g.1.as_str()));
+    assert_eq!(
+        grouped,
+        vec![
+            (None, DeliveryStatus::Skipped, None, 1),
+            (
+                Some(ChannelKind::Sms),
+                DeliveryStatus::Sent,
+                Some("4.50".into()),
+                1
+            ),
+            (Some(ChannelKind::Telegram), DeliveryStatus::Failed, None, 1),
+            (Some(ChannelKind::Telegram), DeliveryStatus::Sent, None, 4),
+        ]
+    );
+    let page = |filter: JournalFilter, after: i64, limit: usize| {
+        let store = Arc::clone(&store);
+        async move { store.journal(o.id, &filter, after, limit).await.unwrap() }
+    };
+    let sent_rows = page(
+        JournalFilter {
+            status: Some(DeliveryStatus::Sent),
+            ..JournalFilter::default()
+        },
+        0,
+        100,
+    )
+    .await;
+    assert_eq!(sent_rows.len(), 5);
+    assert!(sent_rows.windows(2).all(|w| w[0].id < w[1].id));
+    let first_two = page(JournalFilter::default(), 0, 2).await;
+    let next = page(JournalFilter::default(), first_two[1].id, 100).await;
+    assert_eq!(first_two.len() + next.len(), 7);
+    let of_one = page(
+        JournalFilter {
+            recipient_id: Some("c-00000".into()),
+            ..JournalFilter::default()
+        },
+        0,
+        100,
+    )
+    .await;
+    let channels: Vec<Option<ChannelKind>> = of_one.iter().map(|d| d.planned.channel).collect();
+    assert_eq!(
+        channels,
+        [Some(ChannelKind::Telegram), Some(ChannelKind::Sms)]
+    );
+    let none = page(
+        JournalFilter {
+            status: Some(DeliveryStatus::Unknown),
+            recipient_id: Some("c-00000".into()),
+        },
+        0,
+        100,
+    )
+    .await;
+    assert!(none.is_empty());
+}

@@ -12,9 +12,9 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use rassylka_model::ChannelKind;
 
 use crate::{
-    DeliveryStatus, Fence, GroupEffect, Lease, MailingRecord, MailingState, MailingTransition,
-    NewDelivery, NewOccurrence, OccurrenceRecord, OccurrenceStart, OccurrenceState, Outcome,
-    Settle, Store,
+    DeliveryStatus, Fence, GroupEffect, JournalFilter, Lease, MailingRecord, MailingState,
+    MailingTransition, NewDelivery, NewOccurrence, OccurrenceRecord, OccurrenceStart,
+    OccurrenceState, Outcome, Settle, Store,
 };
 
 /// One `#[tokio::test]` per check of [`conformance`](crate::conformance), each on a store made
@@ -39,6 +39,7 @@ macro_rules! conformance_tests {
             requeued_deliveries_do_not_count_the_attempt,
             rows_queued_again_are_claimed_again,
             counts_and_pages_of_the_journal,
+            tallies_and_filtered_journal_pages,
             unreachable_contacts_are_looked_up_in_batches,
             accruals_are_kept_once,
             finishing_waits_for_open_work_and_reopening_undoes_it,

@@ -1,0 +1,79 @@
+//! The history reads on [`SqliteStore`]: tallies by `GROUP BY`, filtered journal pages.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use rassylka_store::{
+    Delivery, DeliveryStatus, HistoryStore, JournalFilter, StoreError, Tally, TallyRow,
+};
+use rust_decimal::Decimal;
+use sqlx::Row;
+
+use crate::SqliteStore;
+use crate::rows::{DELIVERY_COLUMNS, channel_from, db, delivery_from_row, invalid};
+
+#[async_trait]
+impl HistoryStore for SqliteStore {
+    async fn tally(&self, occurrence_id: i64) -> Result<Tally, StoreError> {
+        let recipients: i64 = sqlx::query_scalar(
+            "SELECT count(DISTINCT m.recipient_id) FROM deliveries d JOIN messages m ON m.id = d.id
+             WHERE d.occurrence_id = ?",
+        )
+        .bind(occurrence_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        let rows = sqlx::query(
+            "SELECT channel, status, cost, count(*) AS n FROM deliveries WHERE occurrence_id = ?
+             GROUP BY channel, status, cost",
+        )
+        .bind(occurrence_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|row| {
+            let cost: Option<String> = row.try_get("cost").map_err(db)?;
+            let n: i64 = row.try_get("n").map_err(db)?;
+            Ok(TallyRow {
+                channel: channel_from(row.try_get("channel").map_err(db)?)?,
+                status: DeliveryStatus::from_str(row.try_get("status").map_err(db)?)?,
+                cost: cost
+                    .map(|c| Decimal::from_str(&c).map_err(invalid))
+                    .transpose()?,
+                rows: u64::try_from(n).unwrap_or_default(),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Tally {
+            recipients: u64::try_from(recipients).unwrap_or_default(),
+            rows,
+        })
+    }
+
+    async fn journal(
+        &self,
+        occurrence_id: i64,
+        filter: &JournalFilter,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN messages m ON m.id = d.id
+             WHERE d.occurrence_id = ?1 AND d.id > ?2
+             AND (?3 IS NULL OR d.status = ?3) AND (?4 IS NULL OR m.recipient_id = ?4)
+             ORDER BY d.id LIMIT ?5"
+        )))
+        .bind(occurrence_id)
+        .bind(after_id)
+        .bind(filter.status.map(DeliveryStatus::as_str))
+        .bind(filter.recipient_id.as_deref())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(delivery_from_row)
+        .collect()
+    }
+}
