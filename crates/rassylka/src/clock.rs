@@ -34,6 +34,12 @@ impl ManualClock {
         }
     }
 
+    /// Sets the clock to read `at` now (and run on from there).
+    pub fn set(&self, at: DateTime<Utc>) {
+        let mut base = self.base.lock().unwrap_or_else(|e| e.into_inner());
+        *base = (at, std::time::Instant::now());
+    }
+
     /// Moves the clock forward.
     pub fn advance(&self, by: TimeDelta) {
         let mut base = self.base.lock().unwrap_or_else(|e| e.into_inner());

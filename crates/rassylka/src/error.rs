@@ -37,6 +37,10 @@ pub enum DispatchError {
     /// No mailing with that id.
     #[error("no mailing `{0}`")]
     UnknownMailing(String),
+    /// What was asked cannot be done, and why (copying a periodic mailing, an occurrence the
+    /// mailing does not have).
+    #[error("{0}")]
+    Refused(String),
     /// The mailing is in a state that does not allow the action.
     #[error("mailing `{id}` is {state}: cannot {action}")]
     WrongState {
@@ -69,6 +73,15 @@ pub enum DispatchError {
     /// The bonus ledger failed.
     #[error("the bonus ledger failed")]
     Ledger(#[source] BoxError),
+    /// A workbook could not be written; the message names the file and the cause.
+    #[error("writing the workbook {path} failed: {source}")]
+    Export {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: BoxError,
+    },
 }
 
 fn list(problems: &[Problem]) -> String {
@@ -87,6 +100,7 @@ impl DispatchError {
             DispatchError::InvalidMailing(_)
                 | DispatchError::MalformedRecipients(_)
                 | DispatchError::UnknownMailing(_)
+                | DispatchError::Refused(_)
         )
     }
 

@@ -64,6 +64,8 @@
 //!
 //! # Features
 //! - `sqlite` (default): [`SqliteStore`], the embedded journal (`rassylka-sqlite`).
+//! - `xlsx` (default): [`Rassylka::export_history`] and [`Rassylka::export_journal`] write
+//!   XLSX workbooks (rust_xlsxwriter, constant memory).
 //! - `postgres`: `PgStore`, the journal on PostgreSQL for several workers on several machines
 //!   (`rassylka-postgres`). [`store::connect`] opens whichever a `--db` location names.
 //!
@@ -73,8 +75,11 @@ mod bonus;
 mod clock;
 mod dispatcher;
 mod error;
+#[cfg(feature = "xlsx")]
+mod export;
 mod firing;
 mod freeze;
+mod history;
 mod ledger;
 mod lifecycle;
 mod mailing;
@@ -90,6 +95,11 @@ pub use dispatcher::{
     RassylkaBuilder, RunReport,
 };
 pub use error::{DispatchError, Problem};
+#[cfg(feature = "xlsx")]
+pub use export::ExportOptions;
+pub use history::{
+    ChannelTotals, HistoryQuery, HistoryRow, JournalPages, JournalQuery, JournalRow,
+};
 pub use ledger::{Accrual, BonusLedger, MemoryLedger};
 pub use mailing::{Bonus, ChannelContent, DeliveryMode, Mailing, MailingKind};
 pub use source::{JsonlFile, MemorySource, RecipientSource, SourceItem};

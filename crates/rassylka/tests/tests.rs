@@ -1,3 +1,4 @@
 //! The facade's integration tests, in one binary (linking dominates CI time on 2 cores).
 
 mod dispatcher;
+mod history;

@@ -5,17 +5,20 @@
 //! campaign --db FILE cost    --mailing M.json --recipients R.jsonl [--channels C.json] [--today YYYY-MM-DD]
 //! campaign --db FILE run     --mailing M.json --recipients R.jsonl --outbox DIR [--channels C.json]
 //!                            [--now RFC3339] [--skip-malformed] [--resend-unknown]
-//! campaign --db FILE journal --mailing-id ID
+//! campaign --db FILE history [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--kind one_time|periodic]
+//! campaign --db FILE journal --mailing-id ID [--occurrence KEY] [--status S] [--recipient-id ID]
+//! campaign --db FILE copy    --mailing-id ID --new-id NEW [--now RFC3339]
+//! campaign --db FILE export  --what history|journal [the same filters] --out FILE.xlsx [--account-url URL]
 //! ```
 //! `preview` prints `{"matched":N,"per_channel":{"email":N,"sms":N,"telegram":N,"vk":N,"push":N}}`,
 //! `cost` `{"per_channel":{"sms":{"messages":N,"segments":N,"cost":X},…},"total":X}`, `run` a
-//! JSON summary of what it did, `journal` one JSON line per delivery. `run` sends every due
+//! JSON summary of what it did, `history` one JSON line per occurrence, `journal` one per
+//! delivery, `copy` the new draft mailing; `export` writes a workbook. `run` sends every due
 //! occurrence up to now and exits; run again after a crash, it finishes the work without
 //! sending anything twice. Without `--channels` every channel writes to the outbox; with it,
 //! the channels named there use their real adapters. Bad input exits 2, anything else 1.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -28,11 +31,13 @@ use rassylka::model::ChannelKind;
 use rassylka::store::MailingState;
 use rassylka::store::prelude::*;
 use rassylka::{
-    Clock, DispatchError, Dispatcher, JsonlFile, Mailing, ManualClock, MemoryLedger, Rassylka,
-    SystemClock,
+    Clock, DispatchError, Dispatcher, JsonlFile, Mailing, ManualClock, MemoryLedger, MemorySource,
+    Rassylka, SystemClock,
 };
 use rassylka_workspace::CliError;
 use rust_decimal::Decimal;
+
+mod views;
 
 #[derive(Parser)]
 #[command(about = "Run mailings from a terminal")]
@@ -96,12 +101,52 @@ enum Command {
         #[arg(long, value_name = "SECONDS")]
         lease_secs: Option<f64>,
     },
+    /// One JSON line per occurrence, newest first, with its totals.
+    History {
+        #[command(flatten)]
+        filter: views::HistoryFilter,
+    },
     /// The journal of a mailing, one JSON line per delivery.
     Journal {
-        /// The mailing's id.
+        #[command(flatten)]
+        filter: views::JournalFilter,
+    },
+    /// Copies a one-time mailing as a new draft scheduled for now.
+    Copy {
+        /// The mailing to copy.
         #[arg(long)]
         mailing_id: String,
+        /// The copy's id.
+        #[arg(long)]
+        new_id: String,
+        /// «Now» (default: the system clock).
+        #[arg(long)]
+        now: Option<String>,
     },
+    /// Writes history or journal to an XLSX workbook.
+    Export(views::Export),
+}
+
+/// A dispatcher that only reads and writes the journal (no recipients, no channels).
+async fn journal_reader(db: &str, clock: Arc<dyn Clock>) -> Result<Rassylka, CliError> {
+    let store = open_journal(db).await?;
+    Rassylka::builder()
+        .recipients(MemorySource::new(Vec::new()))
+        .store_shared(store)
+        .clock(clock)
+        .build()
+        .map_err(dispatch_error)
+}
+
+fn clock_at(now: Option<&str>) -> Result<Arc<dyn Clock>, CliError> {
+    Ok(match now {
+        Some(text) => Arc::new(ManualClock::starting_at(
+            DateTime::parse_from_rfc3339(text)
+                .map_err(|e| bad(format!("--now `{text}`: {e}")))?
+                .with_timezone(&Utc),
+        )),
+        None => Arc::new(SystemClock),
+    })
 }
 
 fn bad(e: impl std::fmt::Display) -> CliError {
@@ -282,14 +327,7 @@ async fn run(args: Args) -> Result<String, CliError> {
                         .map_err(|e| bad(format!("--lease-secs `{s}`: {e}")))
                 })
                 .transpose()?;
-            let clock: Arc<dyn Clock> = match now {
-                Some(text) => Arc::new(ManualClock::starting_at(
-                    DateTime::parse_from_rfc3339(text)
-                        .map_err(|e| bad(format!("--now `{text}`: {e}")))?
-                        .with_timezone(&Utc),
-                )),
-                None => Arc::new(SystemClock),
-            };
+            let clock = clock_at(now.as_deref())?;
             let mut channels: BTreeMap<ChannelKind, Arc<dyn Channel>> = match &setup.channels_file {
                 Some(file) => file
                     .build(&|name| std::env::var(name).ok())
@@ -358,37 +396,27 @@ async fn run(args: Args) -> Result<String, CliError> {
             })
             .to_string())
         }
-        Command::Journal { mailing_id } => {
-            let store = open_journal(&args.db).await?;
-            // Printed page by page, so a journal of millions never sits in memory.
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            for occurrence in store
-                .occurrences(Some(mailing_id))
-                .await
-                .map_err(store_error)?
-            {
-                let mut after = 0;
-                loop {
-                    let rows = store
-                        .deliveries(occurrence.id, after, 1000)
-                        .await
-                        .map_err(store_error)?;
-                    let Some(last) = rows.last() else { break };
-                    after = last.id;
-                    for d in &rows {
-                        let p = &d.planned;
-                        let line = serde_json::json!({
-                            "occurrence": occurrence.key, "delivery_key": p.delivery_key, "recipient": p.recipient_id,
-                            "channel": p.channel.map(|c| c.as_str()), "address": p.address, "booking": p.booking_id,
-                            "status": p.status.as_str(), "attempts": d.attempts, "provider_id": d.provider_id,
-                            "units": p.units, "cost": p.cost.map(decimal), "error_class": d.error_class, "error": p.error,
-                            "sent_at": d.sent_at.map(|t| t.to_rfc3339()),
-                        });
-                        writeln!(out, "{line}").map_err(CliError::failed)?;
-                    }
-                }
-            }
-            out.flush().map_err(CliError::failed)?;
+        Command::History { filter } => {
+            let reader = journal_reader(&args.db, Arc::new(SystemClock)).await?;
+            views::history(&reader, filter).await?;
+            Ok(String::new())
+        }
+        Command::Journal { filter } => {
+            let reader = journal_reader(&args.db, Arc::new(SystemClock)).await?;
+            views::journal(&reader, filter).await?;
+            Ok(String::new())
+        }
+        Command::Copy {
+            mailing_id,
+            new_id,
+            now,
+        } => {
+            let reader = journal_reader(&args.db, clock_at(now.as_deref())?).await?;
+            views::copy(&reader, mailing_id, new_id).await
+        }
+        Command::Export(export) => {
+            let reader = journal_reader(&args.db, Arc::new(SystemClock)).await?;
+            views::export(&reader, export).await?;
             Ok(String::new())
         }
     }
