@@ -411,7 +411,16 @@ async fn run(args: Args) -> Result<String, CliError> {
             new_id,
             now,
         } => {
-            let reader = journal_reader(&args.db, clock_at(now.as_deref())?).await?;
+            // `--now` is the instant itself: a clock that does not run on from it.
+            let clock: Arc<dyn Clock> = match now {
+                Some(text) => Arc::new(views::Stopped(
+                    DateTime::parse_from_rfc3339(text)
+                        .map_err(|e| bad(format!("--now `{text}`: {e}")))?
+                        .with_timezone(&Utc),
+                )),
+                None => Arc::new(SystemClock),
+            };
+            let reader = journal_reader(&args.db, clock).await?;
             views::copy(&reader, mailing_id, new_id).await
         }
         Command::Export(export) => {

@@ -132,6 +132,15 @@ pub(crate) async fn journal(dispatcher: &Rassylka, filter: &JournalFilter) -> Re
     out.flush().map_err(CliError::failed)
 }
 
+/// A clock that always reads one instant.
+pub(crate) struct Stopped(pub(crate) chrono::DateTime<chrono::Utc>);
+
+impl rassylka::Clock for Stopped {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0
+    }
+}
+
 /// `copy`: the new draft's JSON.
 pub(crate) async fn copy(
     dispatcher: &Rassylka,
