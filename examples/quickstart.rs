@@ -1,6 +1,7 @@
 //! The whole job on the embedded default, no arguments, no setup: the bundled sample mailing
 //! for the bundled sample recipients — preview, cost, run with a progress bar into a file
-//! outbox and an SQLite journal under `target/quickstart/`, then a summary.
+//! outbox and an SQLite journal under `target/quickstart/`, then a summary, the history row
+//! of the run and `history.xlsx` beside the journal.
 //!
 //! The clock is set to the mailing's start (22 Nov 2026, 10:00 Moscow) so every run shows the
 //! same thing.
@@ -159,6 +160,25 @@ async fn run() -> Result<(), CliError> {
     }
     println!("bonuses accrued: {}", ledger.accruals().len());
     println!("outbox: {}", outbox_dir.display());
+
+    // The history of this run, as `campaign history` prints it, and as a workbook.
+    let this_mailing = rassylka::HistoryQuery {
+        mailing_id: Some(mailing.id.clone()),
+        ..rassylka::HistoryQuery::default()
+    };
+    for row in dispatcher
+        .history(&this_mailing)
+        .await
+        .map_err(CliError::failed)?
+    {
+        println!("history: {}", row.to_json());
+    }
+    let workbook = folder.join("history.xlsx");
+    dispatcher
+        .export_history(&this_mailing, &workbook)
+        .await
+        .map_err(CliError::failed)?;
+    println!("history workbook: {}", workbook.display());
     Ok(())
 }
 

@@ -128,14 +128,31 @@ enum Command {
 }
 
 /// A dispatcher that only reads and writes the journal (no recipients, no channels).
-async fn journal_reader(db: &str, clock: Arc<dyn Clock>) -> Result<Rassylka, CliError> {
+async fn journal_reader(db: &str, clock: Arc<dyn Clock>) -> Result<Reader, CliError> {
     let store = open_journal(db).await?;
-    Rassylka::builder()
+    let dispatcher = Rassylka::builder()
         .recipients(MemorySource::new(Vec::new()))
-        .store_shared(store)
+        .store_shared(store.clone())
         .clock(clock)
         .build()
-        .map_err(dispatch_error)
+        .map_err(dispatch_error)?;
+    Ok(Reader { dispatcher, store })
+}
+
+/// A dispatcher over the journal alone, and the journal to close when done.
+struct Reader {
+    dispatcher: Rassylka,
+    store: Arc<dyn Store>,
+}
+
+impl Reader {
+    /// Closes the journal (SQLite moves its log into the file) whatever `result` is.
+    async fn finish<T>(self, result: Result<T, CliError>) -> Result<T, CliError> {
+        let closed = self.store.close().await.map_err(store_error);
+        let value = result?;
+        closed?;
+        Ok(value)
+    }
 }
 
 fn clock_at(now: Option<&str>) -> Result<Arc<dyn Clock>, CliError> {
@@ -398,12 +415,14 @@ async fn run(args: Args) -> Result<String, CliError> {
         }
         Command::History { filter } => {
             let reader = journal_reader(&args.db, Arc::new(SystemClock)).await?;
-            views::history(&reader, filter).await?;
+            let done = views::history(&reader.dispatcher, filter).await;
+            reader.finish(done).await?;
             Ok(String::new())
         }
         Command::Journal { filter } => {
             let reader = journal_reader(&args.db, Arc::new(SystemClock)).await?;
-            views::journal(&reader, filter).await?;
+            let done = views::journal(&reader.dispatcher, filter).await;
+            reader.finish(done).await?;
             Ok(String::new())
         }
         Command::Copy {
@@ -421,11 +440,13 @@ async fn run(args: Args) -> Result<String, CliError> {
                 None => Arc::new(SystemClock),
             };
             let reader = journal_reader(&args.db, clock).await?;
-            views::copy(&reader, mailing_id, new_id).await
+            let done = views::copy(&reader.dispatcher, mailing_id, new_id).await;
+            reader.finish(done).await
         }
         Command::Export(export) => {
             let reader = journal_reader(&args.db, Arc::new(SystemClock)).await?;
-            views::export(&reader, export).await?;
+            let done = views::export(&reader.dispatcher, export).await;
+            reader.finish(done).await?;
             Ok(String::new())
         }
     }

@@ -488,19 +488,14 @@ impl QueueStore for SqliteStore {
         after_id: i64,
         limit_rows: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN messages m ON m.id = d.id
-             WHERE d.occurrence_id = ? AND d.id > ? ORDER BY d.id LIMIT ?"
-        )))
-        .bind(occurrence_id)
-        .bind(after_id)
-        .bind(limit(limit_rows))
-        .fetch_all(&self.pool)
+        crate::history::page(
+            &self.pool,
+            occurrence_id,
+            &rassylka_store::JournalFilter::default(),
+            after_id,
+            limit_rows,
+        )
         .await
-        .map_err(db)?
-        .iter()
-        .map(delivery_from_row)
-        .collect()
     }
 }
 

@@ -11,7 +11,7 @@ use std::path::Path;
 use rassylka_model::ChannelKind;
 
 use crate::history::class_name;
-use crate::{DispatchError, HistoryQuery, JournalQuery, Rassylka};
+use crate::{DispatchError, HistoryQuery, JournalQuery, JournalRow, Rassylka};
 use sheet::{Cell, Sheet};
 
 /// How to write a workbook.
@@ -142,41 +142,95 @@ impl Rassylka {
         path: &Path,
         options: &ExportOptions,
     ) -> Result<u64, DispatchError> {
-        let link = account_url(options)?;
+        let link = account_url(options)?.map(str::to_owned);
         let mut pages = self.journal_rows(query).await?;
-        let header: Vec<String> = JOURNAL_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
-        let mut sheet = Sheet::new("journal", &header, path)?;
-        let text = |v: &Option<String>| v.clone().map_or(Cell::Empty, Cell::Text);
-        while let Some(page) = pages.next_page().await? {
-            for row in page {
-                let recipient = match link {
-                    Some(url) => Cell::Link {
-                        url: url.replace("{id}", &sheet::percent_encoded(&row.recipient_id)),
-                        text: row.recipient_id.clone(),
-                    },
-                    None => Cell::Text(row.recipient_id.clone()),
-                };
-                sheet.row(&[
-                    Cell::Text(row.delivery_key),
-                    Cell::Text(row.occurrence),
-                    recipient,
-                    row.channel
-                        .map_or(Cell::Empty, |c| Cell::Text(c.as_str().into())),
-                    text(&row.booking),
-                    text(&row.address),
-                    Cell::Text(row.status.as_str().into()),
-                    text(&row.reason),
-                    text(&row.error_class),
-                    Cell::Count(u64::from(row.attempts)),
-                    text(&row.provider_message_id),
-                    Cell::Count(u64::from(row.units)),
-                    Cell::Money(row.cost),
-                    row.sent_at
-                        .map_or(Cell::Empty, |t| Cell::Time(t.naive_local())),
-                    Cell::Time(row.updated_at.naive_local()),
-                ])?;
+        // The workbook is written on a thread of its own while the journal is read: the two
+        // take about the same time, and a page at a time stays in between.
+        let (send, receive) = tokio::sync::mpsc::channel::<Feed>(2);
+        let path_buf = path.to_path_buf();
+        let writer =
+            tokio::task::spawn_blocking(move || write_journal(&path_buf, link.as_deref(), receive));
+        let read = async {
+            while let Some(page) = pages.next_page().await? {
+                if send.send(Feed::Page(page)).await.is_err() {
+                    // The writer stopped; its error says why.
+                    return Ok(());
+                }
             }
+            let _ = send.send(Feed::End).await;
+            Ok::<(), DispatchError>(())
         }
-        sheet.save()
+        .await;
+        drop(send);
+        let written = writer.await.map_err(|e| DispatchError::Export {
+            path: path.display().to_string(),
+            source: Box::new(e),
+        })?;
+        read?;
+        written
     }
+}
+
+/// What the journal reader hands the workbook writer.
+enum Feed {
+    Page(Vec<JournalRow>),
+    /// Every row was read: the workbook may be saved.
+    End,
+}
+
+/// Writes journal rows as they come; saves only after [`Feed::End`], so a read that failed
+/// half-way leaves no workbook that looks whole.
+fn write_journal(
+    path: &Path,
+    link: Option<&str>,
+    mut feed: tokio::sync::mpsc::Receiver<Feed>,
+) -> Result<u64, DispatchError> {
+    let header: Vec<String> = JOURNAL_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
+    let mut sheet = Sheet::new("journal", &header, path)?;
+    let text = |v: Option<String>| v.map_or(Cell::Empty, Cell::Text);
+    let mut ended = false;
+    while let Some(next) = feed.blocking_recv() {
+        let page = match next {
+            Feed::Page(page) => page,
+            Feed::End => {
+                ended = true;
+                break;
+            }
+        };
+        for row in page {
+            let recipient = match link {
+                Some(url) => Cell::Link {
+                    url: url.replace("{id}", &sheet::percent_encoded(&row.recipient_id)),
+                    text: row.recipient_id,
+                },
+                None => Cell::Text(row.recipient_id),
+            };
+            sheet.row(&[
+                Cell::Text(row.delivery_key),
+                Cell::Text(row.occurrence),
+                recipient,
+                row.channel
+                    .map_or(Cell::Empty, |c| Cell::Text(c.as_str().into())),
+                text(row.booking),
+                text(row.address),
+                Cell::Text(row.status.as_str().into()),
+                text(row.reason),
+                text(row.error_class),
+                Cell::Count(u64::from(row.attempts)),
+                text(row.provider_message_id),
+                Cell::Count(u64::from(row.units)),
+                Cell::Money(row.cost),
+                row.sent_at
+                    .map_or(Cell::Empty, |t| Cell::Time(t.naive_local())),
+                Cell::Time(row.updated_at.naive_local()),
+            ])?;
+        }
+    }
+    if !ended {
+        return Err(DispatchError::Export {
+            path: path.display().to_string(),
+            source: "the journal was not read to its end".into(),
+        });
+    }
+    sheet.save()
 }
