@@ -29,6 +29,7 @@
 
 mod freeze;
 mod history;
+mod notices;
 mod queue;
 mod rows;
 mod schema;

@@ -6,7 +6,7 @@ use sqlx::PgConnection;
 use crate::db;
 
 /// Bumped whenever the tables change; a journal of a newer version is refused.
-pub(crate) const SCHEMA_VERSION: i32 = 1;
+pub(crate) const SCHEMA_VERSION: i32 = 2;
 
 /// Times are milliseconds since the epoch (`BIGINT`), as the dispatcher's clock gives them;
 /// lease deadlines alone come from the server's clock ([`NOW_MS`]).
@@ -85,6 +85,25 @@ CREATE TABLE accruals (
 );
 "#;
 
+/// What each version added, applied in turn to a journal of an older version.
+const MIGRATIONS: [(i32, &str); 1] = [(
+    2,
+    r#"
+CREATE TABLE notice_refusals (
+    id BIGSERIAL PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    recipient_id TEXT NOT NULL,
+    "user" TEXT NOT NULL,
+    role TEXT NOT NULL,
+    department TEXT,
+    reason TEXT NOT NULL,
+    at BIGINT NOT NULL
+);
+CREATE INDEX notice_refusals_at ON notice_refusals (at);
+"#,
+)];
+
 /// The server's wall clock in milliseconds: every worker, on every machine, reads the same.
 pub(crate) const NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
 
@@ -97,8 +116,8 @@ pub(crate) async fn lock(conn: &mut PgConnection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Creates the tables on an empty database, accepts its own version, and refuses another;
-/// under [`lock`].
+/// Creates the tables on an empty database, migrates an older version, accepts its own, and
+/// refuses a newer one; under [`lock`].
 pub(crate) async fn migrate(conn: &mut PgConnection) -> Result<(), StoreError> {
     sqlx::raw_sql("CREATE TABLE IF NOT EXISTS rassylka_schema (version INTEGER NOT NULL)")
         .execute(&mut *conn)
@@ -108,22 +127,31 @@ pub(crate) async fn migrate(conn: &mut PgConnection) -> Result<(), StoreError> {
         .fetch_one(&mut *conn)
         .await
         .map_err(db)?;
-    match version {
-        Some(SCHEMA_VERSION) => Ok(()),
-        Some(other) => Err(StoreError::invalid(format!(
-            "the journal has schema version {other}, this version of rassylka reads {SCHEMA_VERSION}"
-        ))),
+    let from = match version {
+        Some(SCHEMA_VERSION) => return Ok(()),
+        Some(older) if (1..SCHEMA_VERSION).contains(&older) => older,
+        Some(other) => {
+            return Err(StoreError::invalid(format!(
+                "the journal has schema version {other}, this version of rassylka reads {SCHEMA_VERSION}"
+            )));
+        }
         None => {
             sqlx::raw_sql(SCHEMA)
                 .execute(&mut *conn)
                 .await
                 .map_err(db)?;
-            sqlx::query("INSERT INTO rassylka_schema (version) VALUES ($1)")
-                .bind(SCHEMA_VERSION)
-                .execute(&mut *conn)
-                .await
-                .map_err(db)?;
-            Ok(())
+            1
+        }
+    };
+    for (version, step) in MIGRATIONS {
+        if version > from {
+            sqlx::raw_sql(step).execute(&mut *conn).await.map_err(db)?;
         }
     }
+    sqlx::query("INSERT INTO rassylka_schema (version) VALUES ($1)")
+        .bind(SCHEMA_VERSION)
+        .execute(&mut *conn)
+        .await
+        .map_err(db)?;
+    Ok(())
 }

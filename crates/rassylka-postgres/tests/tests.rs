@@ -73,9 +73,38 @@ async fn a_journal_of_a_newer_schema_version_is_refused_and_ours_reopens() {
     .unwrap_err();
     assert!(
         refused.to_string().contains("schema version 99")
-            && refused.to_string().contains("reads 1"),
+            && refused.to_string().contains("reads 2"),
         "{refused}"
     );
+}
+
+#[tokio::test]
+async fn a_journal_of_version_1_is_migrated() {
+    let schema = fresh_schema();
+    let Some(store) = connect(Some(schema.clone())).await else {
+        return;
+    };
+    store
+        .raw_execute(
+            "DROP TABLE notice_refusals; DELETE FROM rassylka_schema; INSERT INTO rassylka_schema (version) VALUES (1)",
+        )
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    let migrated = connect(Some(schema)).await.unwrap();
+    let refusal = rassylka_store::NoticeRefusal {
+        event_id: "ev-1".into(),
+        event: "personal".into(),
+        recipient_id: "c-1".into(),
+        user: "u-7".into(),
+        role: "seller".into(),
+        department: None,
+        reason: "the role seller may not send bonus_accrued".into(),
+        at: chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
+    };
+    migrated.record_refusal(&refusal).await.unwrap();
+    assert_eq!(migrated.refusals(None).await.unwrap(), vec![refusal]);
+    migrated.close().await.unwrap();
 }
 
 /// Marks the schema as written by a future version, through the store's own connection.

@@ -36,6 +36,7 @@
 
 mod freeze;
 mod history;
+mod notices;
 mod queue;
 mod rows;
 mod schema;
@@ -49,7 +50,7 @@ use rassylka_store::StoreError;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::schema::{SCHEMA, SCHEMA_VERSION};
+use crate::schema::{READABLE_VERSIONS, SCHEMA, SCHEMA_VERSION};
 
 /// The embedded journal: one SQLite file in WAL mode (its `-wal` file belongs to it).
 #[derive(Debug, Clone)]
@@ -167,7 +168,10 @@ impl SqliteStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(db)?;
-        if version != SCHEMA_VERSION && (version != 0 || tables != 0) {
+        if version != SCHEMA_VERSION
+            && !READABLE_VERSIONS.contains(&version)
+            && (version != 0 || tables != 0)
+        {
             return Err(StoreError::invalid(format!(
                 "the journal has schema version {version}, this version of rassylka reads {SCHEMA_VERSION}"
             )));

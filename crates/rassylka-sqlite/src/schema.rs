@@ -2,7 +2,11 @@
 
 /// Bumped whenever the tables change: a file written by another layout is refused rather
 /// than misread.
-pub(crate) const SCHEMA_VERSION: i64 = 4;
+pub(crate) const SCHEMA_VERSION: i64 = 5;
+
+/// Older versions this one opens: their tables are a subset of these (version 5 added
+/// `notice_refusals`), so creating the missing ones migrates them.
+pub(crate) const READABLE_VERSIONS: [i64; 1] = [4];
 
 // The journal is split in two. `deliveries` holds what changes as a delivery is sent (status,
 // attempts, results) and stays narrow, because every delivery is rewritten twice (claimed,
@@ -79,4 +83,16 @@ CREATE TABLE IF NOT EXISTS accruals (
     recipient_id TEXT NOT NULL,
     PRIMARY KEY (occurrence_id, recipient_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS notice_refusals (
+    id INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    recipient_id TEXT NOT NULL,
+    user TEXT NOT NULL,
+    role TEXT NOT NULL,
+    department TEXT,
+    reason TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notice_refusals_at ON notice_refusals (at);
 "#;

@@ -15,6 +15,40 @@ mod conformance {
 }
 
 #[tokio::test]
+async fn a_journal_of_version_4_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    SqliteStore::open(&path)
+        .await
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
+    let pool =
+        sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path))
+            .await
+            .unwrap();
+    sqlx::raw_sql("DROP TABLE notice_refusals; PRAGMA user_version = 4;")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let migrated = SqliteStore::open(&path).await.unwrap();
+    let refusal = rassylka_store::NoticeRefusal {
+        event_id: "ev-1".into(),
+        event: "personal".into(),
+        recipient_id: "c-1".into(),
+        user: "u-7".into(),
+        role: "seller".into(),
+        department: Some("salon-1".into()),
+        reason: "the role seller may not send bonus_accrued".into(),
+        at: chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
+    };
+    migrated.record_refusal(&refusal).await.unwrap();
+    assert_eq!(migrated.refusals(None).await.unwrap(), vec![refusal]);
+}
+
+#[tokio::test]
 async fn a_journal_of_another_schema_version_is_refused_and_ours_reopens() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.db");

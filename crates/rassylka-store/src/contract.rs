@@ -6,8 +6,8 @@ use rassylka_model::ChannelKind;
 
 use crate::{
     Delivery, Fence, JournalFilter, Lease, MailingRecord, MailingState, MailingTransition,
-    NewDelivery, NewOccurrence, OccurrenceRecord, OccurrenceStart, OccurrenceState, Recorded,
-    Settle, StatusCounts, StoreError, Tally,
+    NewDelivery, NewOccurrence, NoticeRefusal, OccurrenceRecord, OccurrenceStart, OccurrenceState,
+    Recorded, Settle, StatusCounts, StoreError, Tally,
 };
 
 /// Mailings: their JSON, schedule version and state. State changes are compare-and-set, so
@@ -342,10 +342,35 @@ pub trait HistoryStore: Send + Sync {
     ) -> Result<Vec<Delivery>, StoreError>;
 }
 
+/// Refused service notices, kept for whoever audits who sends what.
+#[async_trait]
+pub trait NoticeStore: Send + Sync {
+    /// Keeps a refusal.
+    ///
+    /// # Errors
+    /// When the journal cannot be written.
+    async fn record_refusal(&self, refusal: &NoticeRefusal) -> Result<(), StoreError>;
+
+    /// Refusals at or after `since` (all when `None`), oldest first.
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn refusals(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<NoticeRefusal>, StoreError>;
+}
+
 /// The whole journal: every role, and the store's own life.
 #[async_trait]
 pub trait Store:
-    MailingStore + OccurrenceStore + QueueStore + ContactStore + AccrualStore + HistoryStore
+    MailingStore
+    + OccurrenceStore
+    + QueueStore
+    + ContactStore
+    + AccrualStore
+    + HistoryStore
+    + NoticeStore
 {
     /// Finishes the store's work before the process ends (SQLite moves its write-ahead log
     /// into the file, so a copy of the file alone is whole) and closes its connections; the

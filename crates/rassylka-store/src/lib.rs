@@ -40,11 +40,12 @@ mod contract;
 mod error;
 mod history;
 mod keys;
+mod notices;
 mod records;
 
 pub use contract::{
-    AccrualStore, ContactStore, Freeze, HistoryStore, MailingStore, OccurrenceStore, QueueStore,
-    Store,
+    AccrualStore, ContactStore, Freeze, HistoryStore, MailingStore, NoticeStore, OccurrenceStore,
+    QueueStore, Store,
 };
 pub use error::{StoreError, StoreErrorKind};
 
@@ -52,11 +53,13 @@ pub use error::{StoreError, StoreErrorKind};
 /// rassylka_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        AccrualStore, ContactStore, HistoryStore, MailingStore, OccurrenceStore, QueueStore, Store,
+        AccrualStore, ContactStore, HistoryStore, MailingStore, NoticeStore, OccurrenceStore,
+        QueueStore, Store,
     };
 }
 pub use history::{JournalFilter, Tally, TallyRow};
 pub use keys::KeyOrder;
+pub use notices::NoticeRefusal;
 pub use records::{
     Delivery, DeliveryStatus, Fence, GroupEffect, Lease, MailingRecord, MailingState,
     MailingTransition, NewDelivery, NewOccurrence, OccurrenceRecord, OccurrenceStart,

@@ -192,3 +192,35 @@ pub async fn tallies_and_filtered_journal_pages(store: Arc<dyn Store>) {
     .await;
     assert!(none.is_empty());
 }
+
+/// Refused notices are kept and listed oldest first, from a given time on.
+pub async fn notice_refusals_are_kept_and_listed_since(store: Arc<dyn Store>) {
+    let refusal = |event_id: &str, minutes: i64| crate::NoticeRefusal {
+        event_id: event_id.into(),
+        event: "order_ready".into(),
+        recipient_id: "c-1".into(),
+        user: "u-7".into(),
+        role: "seller".into(),
+        department: Some("salon-1".into()),
+        reason: "the order A-553 is not ready (status in_work)".into(),
+        at: now() + TimeDelta::minutes(minutes),
+    };
+    store.record_refusal(&refusal("ev-2", 5)).await.unwrap();
+    store.record_refusal(&refusal("ev-1", 0)).await.unwrap();
+    let mut no_department = refusal("ev-3", 9);
+    no_department.department = None;
+    store.record_refusal(&no_department).await.unwrap();
+    let all: Vec<String> = store
+        .refusals(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.event_id)
+        .collect();
+    assert_eq!(all, ["ev-1", "ev-2", "ev-3"]);
+    let later = store
+        .refusals(Some(now() + TimeDelta::minutes(5)))
+        .await
+        .unwrap();
+    assert_eq!(later, vec![refusal("ev-2", 5), no_department]);
+}

@@ -40,6 +40,7 @@ macro_rules! conformance_tests {
             rows_queued_again_are_claimed_again,
             counts_and_pages_of_the_journal,
             tallies_and_filtered_journal_pages,
+            notice_refusals_are_kept_and_listed_since,
             unreachable_contacts_are_looked_up_in_batches,
             accruals_are_kept_once,
             finishing_waits_for_open_work_and_reopening_undoes_it,
