@@ -94,7 +94,7 @@ async fn a_journal_of_another_schema_version_is_refused_and_ours_reopens() {
     }
     let refused = refused_chain;
     assert!(
-        refused.contains("schema version 1") && refused.contains("reads 4"),
+        refused.contains("schema version 1") && refused.contains("reads 5"),
         "{refused}"
     );
 }
