@@ -83,6 +83,7 @@ mod history;
 mod ledger;
 mod lifecycle;
 mod mailing;
+mod notice;
 mod plan;
 mod recovery;
 mod send;
@@ -102,6 +103,7 @@ pub use history::{
 };
 pub use ledger::{Accrual, BonusLedger, MemoryLedger};
 pub use mailing::{Bonus, ChannelContent, DeliveryMode, Mailing, MailingKind};
+pub use notice::{EventKind, NoticeEvent, NoticeResult, Notices, Order, Permission, Sender};
 pub use source::{JsonlFile, MemorySource, RecipientSource, SourceItem};
 #[cfg(feature = "postgres")]
 pub use store::PgStore;

@@ -178,6 +178,14 @@ impl Dispatcher for Rassylka {
         Ok(report)
     }
 
+    async fn notify(
+        &self,
+        event: &crate::NoticeEvent,
+        sender: &crate::Sender,
+    ) -> Result<crate::NoticeResult, DispatchError> {
+        self.send_notice(event, sender).await
+    }
+
     async fn occurrences(&self, mailing_id: &str) -> Result<Vec<OccurrenceRecord>, DispatchError> {
         Ok(self.store().occurrences(Some(mailing_id)).await?)
     }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use futures_util::stream::{self, BoxStream};
 use rassylka_model::{ChannelKind, ModelError, Recipient, read_jsonl};
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// One item of a recipient stream: a recipient, or a record that could not be read (with
 /// where it was, such as `line 17`).

@@ -2,3 +2,4 @@
 
 mod dispatcher;
 mod history;
+mod notices;

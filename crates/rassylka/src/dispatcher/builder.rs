@@ -36,6 +36,8 @@ pub struct Config {
     /// Deliveries written per journal transaction while freezing: each commit rewrites the
     /// pages it touched, so fewer, larger ones cost less; two batches are in memory at once.
     pub freeze_batch: usize,
+    /// How service notices are sent and who may send them (SPEC §7g); none by default.
+    pub notices: Option<crate::Notices>,
 }
 
 impl Default for Config {
@@ -52,6 +54,7 @@ impl Default for Config {
             lease: Duration::from_secs(60),
             worker_id: default_worker_id(),
             freeze_batch: 10_000,
+            notices: None,
         }
     }
 }
@@ -203,6 +206,12 @@ impl RassylkaBuilder {
     /// Journal unreadable recipient records as skipped instead of refusing to run.
     pub fn skip_malformed(mut self, skip: bool) -> Self {
         self.config.skip_malformed = skip;
+        self
+    }
+
+    /// The notices file: service notices and the permissions to send them.
+    pub fn notices(mut self, notices: crate::Notices) -> Self {
+        self.config.notices = Some(notices);
         self
     }
 

@@ -80,6 +80,18 @@ pub trait Dispatcher: Send + Sync {
     /// # Errors
     /// When the journal cannot be read.
     async fn occurrences(&self, mailing_id: &str) -> Result<Vec<OccurrenceRecord>, DispatchError>;
+
+    /// Sends a service notice for `event` on behalf of `sender` (SPEC §7g), once per event
+    /// id: the same event again answers with its earlier result.
+    ///
+    /// # Errors
+    /// [`DispatchError::Refused`] when the sender may not send it (kept in the journal), and
+    /// the errors of a run.
+    async fn notify(
+        &self,
+        event: &crate::NoticeEvent,
+        sender: &crate::Sender,
+    ) -> Result<crate::NoticeResult, DispatchError>;
 }
 
 pub(crate) struct Inner {
@@ -114,6 +126,22 @@ impl std::fmt::Debug for Rassylka {
 impl Rassylka {
     pub(crate) fn now(&self) -> DateTime<Utc> {
         self.inner.clock.now()
+    }
+
+    /// The same dispatcher reading recipients from `source`.
+    pub(crate) fn with_source(&self, source: Arc<dyn RecipientSource>) -> Rassylka {
+        let inner = &self.inner;
+        Rassylka {
+            inner: Arc::new(Inner {
+                source,
+                channels: inner.channels.clone(),
+                store: Arc::clone(&inner.store),
+                ledger: inner.ledger.clone(),
+                clock: Arc::clone(&inner.clock),
+                config: inner.config.clone(),
+                progress: inner.progress.clone(),
+            }),
+        }
     }
 
     pub(crate) fn store(&self) -> &Arc<dyn Store> {
