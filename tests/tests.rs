@@ -3,6 +3,7 @@
 mod campaign_cli;
 mod crash;
 mod history_cli;
+mod notify_cli;
 mod occurrences_cli;
 mod postgres_workers;
 mod segment_cli;

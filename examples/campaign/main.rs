@@ -9,11 +9,13 @@
 //! campaign --db FILE journal --mailing-id ID [--occurrence KEY] [--status S] [--recipient-id ID]
 //! campaign --db FILE copy    --mailing-id ID --new-id NEW [--now RFC3339]
 //! campaign --db FILE export  --what history|journal [the same filters] --out FILE.xlsx [--account-url URL]
+//! campaign --db FILE notify  --notices N.json --event E.json --sender S.json --recipients R.jsonl --outbox DIR [--channels C.json]
 //! ```
 //! `preview` prints `{"matched":N,"per_channel":{"email":N,"sms":N,"telegram":N,"vk":N,"push":N}}`,
 //! `cost` `{"per_channel":{"sms":{"messages":N,"segments":N,"cost":X},…},"total":X}`, `run` a
 //! JSON summary of what it did, `history` one JSON line per occurrence, `journal` one per
-//! delivery, `copy` the new draft mailing; `export` writes a workbook. `run` sends every due
+//! delivery, `copy` the new draft mailing, `notify` `{"event","status","channel","key","cost"}`;
+//! `export` writes a workbook. `run` sends every due
 //! occurrence up to now and exits; run again after a crash, it finishes the work without
 //! sending anything twice. Without `--channels` every channel writes to the outbox; with it,
 //! the channels named there use their real adapters. Bad input exits 2, anything else 1.
@@ -37,6 +39,7 @@ use rassylka::{
 use rassylka_workspace::CliError;
 use rust_decimal::Decimal;
 
+mod notify;
 mod views;
 
 #[derive(Parser)]
@@ -125,6 +128,8 @@ enum Command {
     },
     /// Writes history or journal to an XLSX workbook.
     Export(views::Export),
+    /// Sends one service notice for an event from the host system.
+    Notify(notify::Notify),
 }
 
 /// A dispatcher that only reads and writes the journal (no recipients, no channels).
@@ -271,6 +276,21 @@ fn counts_json(per_channel: &BTreeMap<ChannelKind, u64>) -> String {
     format!("{{{}}}", items.join(","))
 }
 
+/// The balance the SMS gateway of the channels file reports (SMS.ru, SMSC.ru), if it has one;
+/// a gateway that cannot tell is reported on stderr and left out.
+async fn sms_balance(setup: &Setup) -> Option<Decimal> {
+    let file = setup.channels_file.as_ref()?;
+    let channels = file.build(&|name| std::env::var(name).ok()).ok()?;
+    let sms = channels.get(&ChannelKind::Sms)?;
+    match sms.verify().await {
+        Ok(verification) => verification.balance.map(|b| b.decimal()),
+        Err(e) => {
+            eprintln!("warning: the SMS gateway's balance could not be read: {e}");
+            None
+        }
+    }
+}
+
 fn decimal(d: Decimal) -> String {
     d.normalize().to_string()
 }
@@ -322,8 +342,26 @@ async fn run(args: Args) -> Result<String, CliError> {
                         ),
                     })
                     .collect();
+                let sms_cost = cost
+                    .per_channel
+                    .get(&ChannelKind::Sms)
+                    .map(|c| c.cost)
+                    .unwrap_or_default();
+                let balance = match sms_balance(&setup).await {
+                    Some(balance) => {
+                        if sms_cost > balance {
+                            eprintln!(
+                                "warning: the SMS cost {} exceeds the gateway's balance {}",
+                                decimal(sms_cost),
+                                decimal(balance)
+                            );
+                        }
+                        format!(",\"sms_balance\":{}", decimal(balance))
+                    }
+                    None => String::new(),
+                };
                 Ok(format!(
-                    "{{\"per_channel\":{{{}}},\"total\":{}}}",
+                    "{{\"per_channel\":{{{}}},\"total\":{}{balance}}}",
                     items.join(","),
                     decimal(cost.total)
                 ))
@@ -443,6 +481,7 @@ async fn run(args: Args) -> Result<String, CliError> {
             let done = views::copy(&reader.dispatcher, mailing_id, new_id).await;
             reader.finish(done).await
         }
+        Command::Notify(args_of) => notify::notify(&args.db, args_of).await,
         Command::Export(export) => {
             let reader = journal_reader(&args.db, Arc::new(SystemClock)).await?;
             let done = views::export(&reader.dispatcher, export).await;

@@ -214,6 +214,11 @@ impl Notices {
         }
     }
 
+    /// The channels notices go through, in order of priority.
+    pub fn channels(&self) -> &[ChannelKind] {
+        &self.channels
+    }
+
     /// Whether `role` has `permission`.
     pub fn allows(&self, role: &str, permission: Permission) -> bool {
         self.permissions
@@ -273,11 +278,7 @@ fn template_content(
             default.insert(piece.into(), v.clone());
         }
     }
-    // SPEC §7g's own file gives e-mail a subject for one event only: the others get one
-    // that says what the notice is about.
-    if !default.contains_key("subject") {
-        default.insert("subject".into(), json!(default_subject(kind)));
-    }
+    let has_subject = default.contains_key("subject");
     let mut content = Map::new();
     content.insert("default".into(), Value::Object(default));
     for channel in ["email", "sms", "telegram", "vk", "push"] {
@@ -292,6 +293,18 @@ fn template_content(
         let mut pieces = own.clone();
         pieces.insert("dialect".into(), dialect.clone());
         content.insert(channel.into(), Value::Object(pieces));
+    }
+    // SPEC §7g's own file gives e-mail a subject for one event only: the others get one that
+    // says what the notice is about (on e-mail alone: other channels have no subject).
+    if !has_subject {
+        let email = content
+            .entry("email")
+            .or_insert_with(|| json!({"dialect": dialect.clone()}));
+        if let Some(email) = email.as_object_mut() {
+            email
+                .entry("subject")
+                .or_insert_with(|| json!(default_subject(kind)));
+        }
     }
     Some(Value::Object(content))
 }
