@@ -111,6 +111,40 @@ fn notify_prints_its_line_once_per_event_and_refuses_with_exit_2() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("order: required"));
 }
 
+#[test]
+fn an_sms_gateway_without_an_alpha_name_is_refused_for_notices() {
+    let dir = tempfile::tempdir().unwrap();
+    let channels = write(
+        dir.path(),
+        "channels.json",
+        r#"{"sms": {"provider": "smsru", "api_id": "env:SMSRU_KEY", "api_base": "http://127.0.0.1:9"}}"#,
+    );
+    let db = dir.path().join("j.db");
+    let out = Command::new(campaign_binary())
+        .args([
+            "--db",
+            db.to_str().unwrap(),
+            "notify",
+            "--notices",
+            &data("notices.json"),
+            "--event",
+            &data("event-order-ready.json"),
+            "--sender",
+            &data("sender-seller.json"),
+            "--recipients",
+            &data("recipients.jsonl"),
+            "--outbox",
+            dir.path().to_str().unwrap(),
+            "--channels",
+            &channels,
+        ])
+        .env("SMSRU_KEY", "key-1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("channels.sms.sender"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cost_adds_the_sms_gateways_balance_and_warns_when_it_is_short() {
     let server = MockServer::start().await;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rassylka::channels::{Channel, ChannelsFile, FileOutbox};
+use rassylka::channels::{Channel, ChannelsFile, FileOutbox, SmsSettings};
 use rassylka::model::ChannelKind;
 use rassylka::{
     DispatchError, Dispatcher, JsonlFile, MemoryLedger, NoticeEvent, Notices, Rassylka, Sender,
@@ -57,6 +57,21 @@ pub(crate) async fn notify(db: &str, args: &Notify) -> Result<String, CliError> 
                 .map_err(|e| bad(format!("{}: {e}", path.display())))
         })
         .transpose()?;
+    // An SMS notice goes out under the shop's approved alpha-name; operators' gateways
+    // deliver service SMS from a bare number poorly or not at all.
+    if notices.channels().contains(&ChannelKind::Sms)
+        && let Some(sms) = file.as_ref().and_then(|f| f.sms.as_ref())
+    {
+        let sender = match sms {
+            SmsSettings::Smsru(s) => s.sender.as_deref(),
+            SmsSettings::Smsc(s) => s.sender.as_deref(),
+        };
+        if sender.is_none_or(|s| s.trim().is_empty()) {
+            return Err(bad(
+                "channels.sms.sender: service notices by SMS need the gateway's alpha-name",
+            ));
+        }
+    }
     let mut channels: BTreeMap<ChannelKind, Arc<dyn Channel>> = match &file {
         Some(file) => file
             .build(&|name| std::env::var(name).ok())
@@ -89,5 +104,9 @@ pub(crate) async fn notify(db: &str, args: &Notify) -> Result<String, CliError> 
     let dispatcher = builder.build().map_err(dispatch_error)?;
     let result = dispatcher.notify(&event, &sender).await;
     store.close().await.map_err(store_error)?;
-    Ok(result.map_err(dispatch_error)?.to_json().to_string())
+    let result = result.map_err(dispatch_error)?;
+    if let Some(reason) = &result.reason {
+        eprintln!("notice {}: {reason}", result.event);
+    }
+    Ok(result.to_json().to_string())
 }

@@ -285,3 +285,29 @@ fn bad_notices_events_and_senders_say_where() {
     let sender = bad(Sender::from_json(r#"{"user": "u-7"}"#).unwrap_err());
     assert!(sender.contains("role: required"), "{sender}");
 }
+
+#[tokio::test]
+async fn an_sms_gateway_out_of_money_pauses_the_notice_with_the_reason() {
+    let w = world().await;
+    w.sms.fail_always(Some(ErrorClass::Quota));
+    let result = w
+        .dispatcher
+        .notify(&event(ORDER_READY), &sender("seller", "salon-1"))
+        .await
+        .unwrap();
+    assert_eq!(result.status, DeliveryStatus::Queued, "{result:?}");
+    assert!(result.reason.is_some(), "{result:?}");
+    assert!(
+        w.email.sent().is_empty(),
+        "a pause is not a reason to fall back"
+    );
+    // Asked again before the pause ends: still waiting, nothing sent twice or elsewhere.
+    w.sms.fail_always(None);
+    let again = w
+        .dispatcher
+        .notify(&event(ORDER_READY), &sender("seller", "salon-1"))
+        .await
+        .unwrap();
+    assert_eq!(again.status, DeliveryStatus::Queued);
+    assert!(w.sms.sent().is_empty() && w.email.sent().is_empty());
+}

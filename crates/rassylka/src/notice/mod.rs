@@ -41,6 +41,8 @@ pub struct NoticeResult {
     pub key: String,
     /// What it cost: SMS segments × tariff, or the message tariff; zero unless sent.
     pub cost: Decimal,
+    /// Why it is not sent (yet): the delivery's error, or the pause of a channel out of money.
+    pub reason: Option<String>,
 }
 
 impl NoticeResult {
@@ -197,8 +199,7 @@ impl Rassylka {
         }
     }
 
-    /// The notice's delivery that tells its fate: the one sent, else the last channel tried,
-    /// else the first row.
+    /// The notice's delivery that tells its fate.
     async fn notice_result(
         &self,
         event_id: &str,
@@ -208,21 +209,36 @@ impl Rassylka {
         for occurrence in self.store().occurrences(Some(mailing_id)).await? {
             rows.extend(self.store().deliveries(occurrence.id, 0, 100).await?);
         }
+        // Sent tells it all; else the row in flight; else the last channel that failed;
+        // else whatever waits or was skipped.
+        let telling = |d: &Delivery| match d.planned.status {
+            DeliveryStatus::Sent => 5,
+            DeliveryStatus::Queued | DeliveryStatus::Sending | DeliveryStatus::Unknown => 4,
+            DeliveryStatus::Failed => 3,
+            DeliveryStatus::Standby => 2,
+            DeliveryStatus::Skipped => 1,
+        };
         let chosen = rows
             .iter()
-            .find(|d| d.planned.status == DeliveryStatus::Sent)
-            .or_else(|| {
-                rows.iter()
-                    .filter(|d| d.planned.status != DeliveryStatus::Skipped)
-                    .max_by_key(|d| d.planned.rank)
-            })
-            .or_else(|| rows.first());
+            .max_by_key(|d| (telling(d), d.planned.rank, std::cmp::Reverse(d.id)));
         let Some(d) = chosen else {
             return Err(DispatchError::Refused(format!(
                 "the notice {event_id} has no delivery in the journal"
             )));
         };
+        let reason = match d.planned.status {
+            DeliveryStatus::Sent => None,
+            _ => match &d.planned.error {
+                Some(error) => Some(error.clone()),
+                None => self
+                    .store()
+                    .mailing(mailing_id)
+                    .await?
+                    .and_then(|m| m.reason),
+            },
+        };
         Ok(NoticeResult {
+            reason,
             event: event_id.to_owned(),
             status: d.planned.status,
             channel: d.planned.channel,
