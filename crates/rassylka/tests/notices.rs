@@ -214,10 +214,18 @@ async fn refusals_send_nothing_are_journaled_and_leave_the_event_id_unused() {
             .await
             .is_err()
     );
+    let order_by_intern = w
+        .dispatcher
+        .notify(&event(ORDER_READY), &sender("intern", "salon-1"))
+        .await;
+    assert!(
+        matches!(&order_by_intern, Err(DispatchError::Refused(r)) if r.contains("`order_ready`")),
+        "{order_by_intern:?}"
+    );
     assert!(w.sms.sent().is_empty() && w.email.sent().is_empty());
     let journaled = w.store.refusals(None).await.unwrap();
     let ids: Vec<&str> = journaled.iter().map(|r| r.event_id.as_str()).collect();
-    assert_eq!(ids, ["ev-2", "ev-4", "ev-5", "ev-6", "ev-7"]);
+    assert_eq!(ids, ["ev-2", "ev-4", "ev-5", "ev-6", "ev-7", "ev-1"]);
     assert_eq!(journaled[0].user, "u-7");
     assert_eq!(journaled[0].role, "seller");
     assert!(w.store.mailing("notice:ev-2").await.unwrap().is_none());
