@@ -41,6 +41,14 @@ pub enum ModelError {
         #[source]
         source: serde_json::Error,
     },
+    /// A line of a JSON Lines file that is not UTF-8.
+    #[error("line {line}: not UTF-8 (byte {column} of the line)")]
+    NotUtf8 {
+        /// 1-based line number in the file.
+        line: usize,
+        /// 1-based byte in the line where the bad sequence starts.
+        column: usize,
+    },
     /// Reading the input failed.
     #[error("reading recipients failed")]
     Io(#[from] std::io::Error),

@@ -10,7 +10,7 @@ pub fn read_jsonl<R: BufRead>(reader: R) -> RecipientLines<R> {
     RecipientLines {
         reader,
         line: 0,
-        buf: String::new(),
+        buf: Vec::new(),
         done: false,
     }
 }
@@ -20,7 +20,7 @@ pub fn read_jsonl<R: BufRead>(reader: R) -> RecipientLines<R> {
 pub struct RecipientLines<R> {
     reader: R,
     line: usize,
-    buf: String,
+    buf: Vec<u8>,
     done: bool,
 }
 
@@ -30,14 +30,25 @@ impl<R: BufRead> Iterator for RecipientLines<R> {
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
             self.buf.clear();
-            match self.reader.read_line(&mut self.buf) {
+            // Bytes, not a String: a line that is not UTF-8 is one malformed line, and the
+            // lines after it are read on.
+            match self.reader.read_until(b'\n', &mut self.buf) {
                 Ok(0) => self.done = true,
                 Ok(_) => {
                     self.line += 1;
-                    if self.buf.trim().is_empty() {
+                    let text = match std::str::from_utf8(&self.buf) {
+                        Ok(text) => text,
+                        Err(e) => {
+                            return Some(Err(ModelError::NotUtf8 {
+                                line: self.line,
+                                column: e.valid_up_to() + 1,
+                            }));
+                        }
+                    };
+                    if text.trim().is_empty() {
                         continue;
                     }
-                    return Some(serde_json::from_str(&self.buf).map_err(|source| {
+                    return Some(serde_json::from_str(text).map_err(|source| {
                         ModelError::Line {
                             line: self.line,
                             source,

@@ -83,6 +83,10 @@ impl RecipientSource for JsonlFile {
             Err(ModelError::Line { line, source }) => {
                 Err((format!("line {line}"), source.to_string()))
             }
+            Err(ModelError::NotUtf8 { line, column }) => Err((
+                format!("line {line}"),
+                format!("not UTF-8 (byte {column} of the line)"),
+            )),
             Err(other) => Err(("input".to_owned(), other.to_string())),
         }))))
     }

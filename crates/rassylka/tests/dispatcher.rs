@@ -1077,3 +1077,44 @@ async fn in_priority_mode_a_recipient_listed_again_brings_no_second_channel() {
     );
     assert_eq!(report.counts.sent, 1);
 }
+
+#[tokio::test]
+async fn a_line_that_is_not_utf8_is_one_malformed_line_and_the_rest_are_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("people.jsonl");
+    let mut bytes = Vec::new();
+    for i in 1..=200 {
+        if i == 3 {
+            bytes.extend_from_slice(b"{\"id\": \"c-3\", \"first_name\": \"\xff\xfe\"}\n");
+        } else {
+            bytes.extend_from_slice(
+                format!("{{\"id\": \"c-{i}\", \"contacts\": {{\"telegram_chat_id\": {i}}}}}\n")
+                    .as_bytes(),
+            );
+        }
+    }
+    std::fs::write(&file, bytes).unwrap();
+    let m = Mailing::from_json(r#"{"id": "m-1", "class": "service", "channels": ["telegram"], "content": {"default": {"text": "hi"}}}"#).unwrap();
+    for skip in [false, true] {
+        let telegram = Arc::new(MemoryChannel::new(ChannelKind::Telegram));
+        let d = Rassylka::builder()
+            .recipients(rassylka::JsonlFile::new(&file))
+            .store(SqliteStore::temporary().await.unwrap())
+            .channel(telegram.clone())
+            .skip_malformed(skip)
+            .build()
+            .unwrap();
+        d.save(&m).await.unwrap();
+        d.confirm("m-1").await.unwrap();
+        let result = d.run_mailing("m-1").await;
+        if skip {
+            let report = result.unwrap();
+            assert_eq!((report.counts.sent, report.counts.skipped), (199, 1));
+            assert_eq!(telegram.sent().len(), 199, "every line after the bad one too");
+        } else {
+            let text = result.unwrap_err().to_string();
+            assert!(text.contains("line 3: not UTF-8 (byte 30 of the line)"), "{text}");
+            assert!(telegram.sent().is_empty());
+        }
+    }
+}
