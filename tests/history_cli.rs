@@ -219,6 +219,11 @@ fn bad_filters_exit_2_and_say_which() {
     let db = dir.path().join("j.db");
     let db = db.to_str().unwrap();
     for (args, says) in [
+        // A write first: it creates the journal the reads below open read-only.
+        (
+            vec!["copy", "--mailing-id", "m-none", "--new-id", "x"],
+            "no mailing `m-none`",
+        ),
         (vec!["history", "--kind", "weekly"], "--kind `weekly`"),
         (
             vec!["history", "--from", "2026-13-01"],
@@ -234,10 +239,6 @@ fn bad_filters_exit_2_and_say_which() {
         ),
         (
             vec!["journal", "--mailing-id", "m-none"],
-            "no mailing `m-none`",
-        ),
-        (
-            vec!["copy", "--mailing-id", "m-none", "--new-id", "x"],
             "no mailing `m-none`",
         ),
         (
@@ -258,4 +259,37 @@ fn bad_filters_exit_2_and_say_which() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn an_empty_journal_file_is_refused_by_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("j.db");
+    std::fs::write(&db, b"").unwrap();
+    let db = db.to_str().unwrap();
+    let people = write(dir.path(), "people.jsonl", PEOPLE);
+    let mailing = write(dir.path(), "once.json", ONCE);
+    let outbox = dir.path().join("out");
+    for args in [
+        vec!["history"],
+        vec!["journal", "--mailing-id", "m-once"],
+        vec![
+            "run",
+            "--mailing",
+            &mailing,
+            "--recipients",
+            &people,
+            "--outbox",
+            outbox.to_str().unwrap(),
+        ],
+    ] {
+        let mut full = vec!["--db", db];
+        full.extend(args.iter());
+        let out = campaign(&full);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("the journal file is empty"), "{stderr}");
+    }
+    let sent = std::fs::metadata(outbox.join("sms.jsonl")).map_or(0, |m| m.len());
+    assert_eq!(sent, 0, "nothing was sent");
 }

@@ -133,8 +133,14 @@ enum Command {
 }
 
 /// A dispatcher that only reads and writes the journal (no recipients, no channels).
-async fn journal_reader(db: &str, clock: Arc<dyn Clock>) -> Result<Reader, CliError> {
-    let store = open_journal(db).await?;
+async fn journal_reader(db: &str, clock: Arc<dyn Clock>, writes: bool) -> Result<Reader, CliError> {
+    let store = if writes {
+        open_journal(db).await?
+    } else {
+        rassylka::store::connect_read_only(db)
+            .await
+            .map_err(|e| journal_open_error(db, e))?
+    };
     let dispatcher = Rassylka::builder()
         .recipients(MemorySource::new(Vec::new()))
         .store_shared(store.clone())
@@ -185,13 +191,28 @@ fn dispatch_error(e: DispatchError) -> CliError {
 
 /// The journal `--db` names; a URL is never echoed (it may hold a password).
 async fn open_journal(db: &str) -> Result<Arc<dyn Store>, CliError> {
-    rassylka::store::connect(db).await.map_err(|e| {
-        if rassylka::store::is_postgres_url(db) {
-            CliError::failed(format!("--db: {e}"))
-        } else {
-            CliError::failed(format!("{db}: {e}"))
-        }
-    })
+    rassylka::store::connect(db)
+        .await
+        .map_err(|e| journal_open_error(db, e))
+}
+
+/// A journal that cannot be opened; a URL is never echoed (it may hold a password).
+fn journal_open_error(db: &str, e: rassylka::store::StoreError) -> CliError {
+    // A file that is not a journal (missing for a read, empty, another schema) is the
+    // caller's input; anything else is the journal failing.
+    let wrong_file = e.kind() == rassylka::store::StoreErrorKind::Invalid;
+    let message = if rassylka::store::is_postgres_url(db) {
+        format!("--db: {e}")
+    } else if e.to_string().starts_with(db) {
+        e.to_string()
+    } else {
+        format!("{db}: {e}")
+    };
+    if wrong_file {
+        CliError::bad(message)
+    } else {
+        CliError::failed(message)
+    }
 }
 
 fn store_error(e: rassylka::store::StoreError) -> CliError {
@@ -452,13 +473,13 @@ async fn run(args: Args) -> Result<String, CliError> {
             .to_string())
         }
         Command::History { filter } => {
-            let reader = journal_reader(&args.db, Arc::new(SystemClock)).await?;
+            let reader = journal_reader(&args.db, Arc::new(SystemClock), false).await?;
             let done = views::history(&reader.dispatcher, filter).await;
             reader.finish(done).await?;
             Ok(String::new())
         }
         Command::Journal { filter } => {
-            let reader = journal_reader(&args.db, Arc::new(SystemClock)).await?;
+            let reader = journal_reader(&args.db, Arc::new(SystemClock), false).await?;
             let done = views::journal(&reader.dispatcher, filter).await;
             reader.finish(done).await?;
             Ok(String::new())
@@ -477,13 +498,13 @@ async fn run(args: Args) -> Result<String, CliError> {
                 )),
                 None => Arc::new(SystemClock),
             };
-            let reader = journal_reader(&args.db, clock).await?;
+            let reader = journal_reader(&args.db, clock, true).await?;
             let done = views::copy(&reader.dispatcher, mailing_id, new_id).await;
             reader.finish(done).await
         }
         Command::Notify(args_of) => notify::notify(&args.db, args_of).await,
         Command::Export(export) => {
-            let reader = journal_reader(&args.db, Arc::new(SystemClock)).await?;
+            let reader = journal_reader(&args.db, Arc::new(SystemClock), false).await?;
             let done = views::export(&reader.dispatcher, export).await;
             reader.finish(done).await?;
             Ok(String::new())

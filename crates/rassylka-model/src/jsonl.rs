@@ -48,12 +48,12 @@ impl<R: BufRead> Iterator for RecipientLines<R> {
                     if text.trim().is_empty() {
                         continue;
                     }
-                    return Some(serde_json::from_str(text).map_err(|source| {
-                        ModelError::Line {
+                    return Some(
+                        serde_json::from_str(text).map_err(|source| ModelError::Line {
                             line: self.line,
                             source,
-                        }
-                    }));
+                        }),
+                    );
                 }
                 Err(e) => {
                     self.done = true;

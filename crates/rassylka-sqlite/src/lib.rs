@@ -52,6 +52,24 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use crate::schema::{READABLE_VERSIONS, SCHEMA, SCHEMA_VERSION};
 
+/// An existing journal file of zero bytes is not a journal: SQLite would quietly start a new
+/// one in it, and a run would then send everything again. Another process may have created it
+/// this very moment and be writing its first page, so it gets a short while to grow.
+async fn refuse_an_empty_file(path: &Path) -> Result<(), StoreError> {
+    let empty = || std::fs::metadata(path).is_ok_and(|m| m.len() == 0);
+    let started = std::time::Instant::now();
+    while empty() {
+        if started.elapsed() > Duration::from_secs(2) {
+            return Err(StoreError::invalid(format!(
+                "{}: the journal file is empty (0 bytes), not a journal; remove it to start a new journal",
+                path.display()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
 /// The embedded journal: one SQLite file in WAL mode (its `-wal` file belongs to it).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -63,6 +81,8 @@ pub struct SqliteStore {
     workers: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
     /// The folder of a temporary journal, removed with the last handle.
     _temporary: Option<Arc<TempDirGuard>>,
+    /// Opened for reading only: closing moves nothing.
+    read_only: bool,
 }
 
 /// Removes a temporary journal's folder when dropped.
@@ -97,6 +117,7 @@ impl SqliteStore {
     /// # Errors
     /// When the file cannot be opened, is not a journal, or has another schema version.
     pub async fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        refuse_an_empty_file(path.as_ref()).await?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -112,6 +133,47 @@ impl SqliteStore {
             // Fewer, larger checkpoints while a big audience is written.
             .pragma("wal_autocheckpoint", "8192");
         SqliteStore::connect(options, None).await
+    }
+
+    /// Opens the journal file at `path` for reading only (history, journal views, export):
+    /// works on a read-only file, creates nothing, and refuses what is not a journal.
+    ///
+    /// # Errors
+    /// When the file is missing, empty, not a journal, or has another schema version.
+    pub async fn open_read_only(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(StoreError::invalid(format!(
+                "{}: no such journal file",
+                path.display()
+            )));
+        }
+        refuse_an_empty_file(path).await?;
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(60));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .map_err(db)?;
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&pool)
+            .await
+            .map_err(db)?;
+        if version != SCHEMA_VERSION && !READABLE_VERSIONS.contains(&version) {
+            return Err(StoreError::invalid(format!(
+                "the journal has schema version {version}, this version of rassylka reads {SCHEMA_VERSION}"
+            )));
+        }
+        Ok(SqliteStore {
+            pool,
+            writing: Arc::default(),
+            workers: Arc::default(),
+            _temporary: None,
+            read_only: true,
+        })
     }
 
     /// A private journal in a temporary folder, removed when the last handle is dropped: for
@@ -189,6 +251,7 @@ impl SqliteStore {
             writing: Arc::default(),
             workers: Arc::default(),
             _temporary: temporary,
+            read_only: false,
         })
     }
 
@@ -199,11 +262,13 @@ impl SqliteStore {
     /// # Errors
     /// When the checkpoint fails.
     pub async fn close(&self) -> Result<(), StoreError> {
-        let _writing = self.writing.lock().await;
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
+        if !self.read_only {
+            let _writing = self.writing.lock().await;
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
+        }
         self.pool.close().await;
         Ok(())
     }

@@ -98,3 +98,78 @@ async fn a_journal_of_another_schema_version_is_refused_and_ours_reopens() {
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn an_empty_or_damaged_file_is_refused_with_the_cause_never_taken_for_a_new_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let refused = SqliteStore::open(&empty).await.unwrap_err().to_string();
+    assert!(refused.contains("the journal file is empty"), "{refused}");
+    assert_eq!(
+        std::fs::metadata(&empty).unwrap().len(),
+        0,
+        "nothing written"
+    );
+    let read = SqliteStore::open_read_only(&empty)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(read.contains("the journal file is empty"), "{read}");
+
+    let damaged = dir.path().join("damaged.db");
+    std::fs::write(&damaged, vec![0x5a_u8; 64 * 1024]).unwrap();
+    let refused = SqliteStore::open(&damaged).await.unwrap_err().to_string();
+    assert!(refused.contains("file is not a database"), "{refused}");
+    let read = SqliteStore::open_read_only(&damaged)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(read.contains("file is not a database"), "{read}");
+
+    let missing = SqliteStore::open_read_only(dir.path().join("missing.db"))
+        .await
+        .unwrap_err();
+    assert!(
+        missing.to_string().contains("no such journal file"),
+        "{missing}"
+    );
+    assert!(
+        !dir.path().join("missing.db").exists(),
+        "a read creates nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_closed_journal_reads_through_a_read_only_handle_that_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    store
+        .create_mailing(&rassylka_store::MailingRecord {
+            id: "m-1".into(),
+            json: "{}".into(),
+            state: rassylka_store::MailingState::Draft,
+            version: 1,
+            checked_at: None,
+            paused_until: None,
+            reason: None,
+        })
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let reader = SqliteStore::open_read_only(&path).await.unwrap();
+    assert!(reader.mailing("m-1").await.unwrap().is_some());
+    let write = reader
+        .mark_unreachable("c-1", rassylka_model::ChannelKind::Sms, "gone")
+        .await
+        .unwrap_err();
+    assert!(write.to_string().contains("readonly"), "{write}");
+    reader.close().await.unwrap();
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "the file is as it was"
+    );
+}

@@ -15,6 +15,24 @@ pub fn is_postgres_url(location: &str) -> bool {
     location.starts_with("postgres://") || location.starts_with("postgresql://")
 }
 
+/// Opens the journal that `location` names for reading only (history, journal views,
+/// export): a SQLite file is opened read-only (a read-only file works, nothing is created); a
+/// `postgres://` URL as by [`connect`].
+///
+/// # Errors
+/// When the journal cannot be opened, or names a backend this build lacks.
+pub async fn connect_read_only(location: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if is_postgres_url(location) {
+        return connect(location).await;
+    }
+    #[cfg(feature = "sqlite")]
+    return Ok(Arc::new(SqliteStore::open_read_only(location).await?));
+    #[cfg(not(feature = "sqlite"))]
+    Err(StoreError::backend(
+        "this build has no SQLite journal: enable rassylka's `sqlite` feature",
+    ))
+}
+
 /// Opens the journal that `location` names: a `postgres://` URL (feature `postgres`) or the
 /// path of a SQLite file (feature `sqlite`), created if missing.
 ///

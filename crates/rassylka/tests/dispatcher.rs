@@ -1110,10 +1110,17 @@ async fn a_line_that_is_not_utf8_is_one_malformed_line_and_the_rest_are_sent() {
         if skip {
             let report = result.unwrap();
             assert_eq!((report.counts.sent, report.counts.skipped), (199, 1));
-            assert_eq!(telegram.sent().len(), 199, "every line after the bad one too");
+            assert_eq!(
+                telegram.sent().len(),
+                199,
+                "every line after the bad one too"
+            );
         } else {
             let text = result.unwrap_err().to_string();
-            assert!(text.contains("line 3: not UTF-8 (byte 30 of the line)"), "{text}");
+            assert!(
+                text.contains("line 3: not UTF-8 (byte 30 of the line)"),
+                "{text}"
+            );
             assert!(telegram.sent().is_empty());
         }
     }
