@@ -87,7 +87,11 @@ impl Grace {
         if text.is_empty() {
             return Err(malformed());
         }
-        Self::checked(TimeDelta::seconds(seconds), field)
+        // `TimeDelta::seconds` panics past about 292 million years: a typed-in
+        // `9999999999999999s` must be an error, not a crash.
+        let length = TimeDelta::try_seconds(seconds)
+            .ok_or_else(|| Error::invalid(field, "a grace may be at most 366d"))?;
+        Self::checked(length, field)
     }
 
     /// The length of the grace.
