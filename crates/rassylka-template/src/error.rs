@@ -34,6 +34,15 @@ pub enum TemplateError {
     /// Strict mode found tags it does not know; every one is listed, in order.
     #[error("{}", list(.0))]
     UnknownPlaceholders(Vec<UnknownPlaceholder>),
+    /// Strict mode found more unknown tags than are worth listing: the first twenty, in
+    /// order, and how many more.
+    #[error("{}\n… and {more} more unknown placeholders", list(first))]
+    ManyUnknownPlaceholders {
+        /// The first ones.
+        first: Vec<UnknownPlaceholder>,
+        /// How many more there are.
+        more: usize,
+    },
     /// Text of the template that the target dialect would read differently.
     #[error(
         "{line}:{column}: `{text}` cannot be written in dialect {dialect}: it would read as a different placeholder or text there"
@@ -82,7 +91,10 @@ impl TemplateError {
     /// The first `(line, column)` the error points at, if it points anywhere.
     pub fn position(&self) -> Option<(usize, usize)> {
         match self {
-            TemplateError::UnknownPlaceholders(items) => items.first().map(|u| (u.line, u.column)),
+            TemplateError::UnknownPlaceholders(items)
+            | TemplateError::ManyUnknownPlaceholders { first: items, .. } => {
+                items.first().map(|u| (u.line, u.column))
+            }
             TemplateError::Unconvertible { line, column, .. } => Some((*line, *column)),
             _ => None,
         }

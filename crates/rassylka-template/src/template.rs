@@ -181,17 +181,30 @@ fn scan_tag(text: &str, at: usize, open: &str, close: &str) -> Option<Tag> {
     }
     let fallback_start = name_end + after.strip_prefix('|').map(|_| 1)?;
     let tail = &text[fallback_start..];
-    let close_at = tail.find(close)?;
-    let fallback = &tail[..close_at];
-    if fallback.contains('\n') || fallback.contains(open) {
-        return None;
+    // A fallback ends at the closing delimiter, and never spans a line or another opening
+    // delimiter: stopping there keeps compiling linear (`{a|` repeated a million times would
+    // otherwise search the rest of the text for `}` at each one).
+    let mut close_at = None;
+    for (i, c) in tail.char_indices() {
+        let here = &tail[i..];
+        if here.starts_with(close) {
+            close_at = Some(i);
+            break;
+        }
+        if c == '\n' || here.starts_with(open) {
+            return None;
+        }
     }
+    let close_at = close_at?;
     Some(Tag {
         name: name_start..name_end,
         fallback: Some(fallback_start..fallback_start + close_at),
         end: fallback_start + close_at + close.len(),
     })
 }
+
+/// Unknown tags listed in an error or in warnings; more are counted.
+pub(crate) const LISTED_UNKNOWN: usize = 20;
 
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -228,11 +241,16 @@ impl Template {
         dialect: &Dialect,
         options: &CompileOptions,
     ) -> Result<Template, TemplateError> {
-        let (template, unknown) = Template::parse(text, dialect, options);
+        let (template, unknown, unlisted) = Template::parse(text, dialect, options);
         if unknown.is_empty() {
             Ok(template)
-        } else {
+        } else if unlisted == 0 {
             Err(TemplateError::UnknownPlaceholders(unknown))
+        } else {
+            Err(TemplateError::ManyUnknownPlaceholders {
+                first: unknown,
+                more: unlisted,
+            })
         }
     }
 
@@ -241,7 +259,7 @@ impl Template {
         text: &str,
         dialect: &Dialect,
         options: &CompileOptions,
-    ) -> (Template, Vec<UnknownPlaceholder>) {
+    ) -> (Template, Vec<UnknownPlaceholder>, usize) {
         let (open, close) = (dialect.open(), dialect.close());
         let finder = memmem::Finder::new(open.as_bytes());
         let mut cursor = Cursor {
@@ -260,6 +278,7 @@ impl Template {
             options: options.clone(),
         };
         let mut unknown = Vec::new();
+        let mut unlisted = 0;
         let mut literal_start = 0;
         let mut search = 0;
         while let Some(found) = finder.find(&text.as_bytes()[search..]) {
@@ -271,15 +290,21 @@ impl Template {
             let name = &text[tag.name.clone()];
             let (line, column) = cursor.advance(at);
             let Some(target) = resolve(dialect, options, name) else {
-                let problem = UnknownPlaceholder {
-                    line,
-                    column,
-                    tag: text[at..tag.end].to_owned(),
-                    suggestion: nearest(dialect, options, name).map(|n| dialect.wrap(n)),
+                let listed = match options.mode {
+                    Mode::Strict => &mut unknown,
+                    Mode::Lenient => &mut template.warnings,
                 };
-                match options.mode {
-                    Mode::Strict => unknown.push(problem),
-                    Mode::Lenient => template.warnings.push(problem),
+                // The first ones are listed; the rest only counted, so that a megabyte of
+                // `:a` makes a short error, not hundreds of megabytes of one.
+                if listed.len() < LISTED_UNKNOWN {
+                    listed.push(UnknownPlaceholder {
+                        line,
+                        column,
+                        tag: text[at..tag.end].to_owned(),
+                        suggestion: nearest(dialect, options, name).map(|n| dialect.wrap(n)),
+                    });
+                } else {
+                    unlisted += 1;
                 }
                 // The closing delimiter may open the next tag in dialects like `:И:`.
                 search = at + open.len();
@@ -308,7 +333,7 @@ impl Template {
             search = tag.end;
         }
         template.push_literal(text, literal_start..text.len());
-        (template, unknown)
+        (template, unknown, unlisted)
     }
 
     fn push_literal(&mut self, text: &str, range: Range<usize>) {
@@ -417,7 +442,7 @@ impl Template {
             mode: Mode::Lenient,
             ..self.options.clone()
         };
-        let (reread, _) = Template::parse(&out, to, &lenient);
+        let (reread, _, _) = Template::parse(&out, to, &lenient);
         let strict = self.options.mode == Mode::Strict;
         if let Some(offset) = first_difference(self, &reread, strict) {
             // Map the output offset back to the source part it came from.

@@ -455,3 +455,36 @@ fn conversion_between_dialects() {
     .unwrap();
     assert_eq!(lenient.convert(&Dialect::itigris()).unwrap(), "a:b:И:");
 }
+
+#[test]
+fn pathological_templates_compile_in_one_pass_with_a_bounded_error() {
+    // `{a|` a third of a million times: no tag ever closes, so it is all text.
+    let text = "{a|".repeat(350_000);
+    let template = Template::compile(&text, &Dialect::probonus()).unwrap();
+    assert_eq!(template.placeholders().len(), 0);
+    let ecvi = "{{a|".repeat(250_000);
+    assert!(Template::compile(&ecvi, &Dialect::ecvi()).is_ok());
+    // A megabyte of `:a` in ITigris is hundreds of thousands of unknown tags: the error lists
+    // twenty and counts the rest.
+    let colons = ":a".repeat(500_000);
+    let err = Template::compile(&colons, &Dialect::itigris()).unwrap_err();
+    let TemplateError::ManyUnknownPlaceholders { first, more } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(first.len(), 20);
+    assert!(*more > 200_000, "{more}");
+    assert_eq!(err.position(), Some((1, 1)));
+    assert!(err.to_string().len() < 4_000, "{}", err.to_string().len());
+    assert!(err.to_string().ends_with("more unknown placeholders"));
+    // Lenient: twenty warnings kept.
+    let lenient = Template::compile_with(
+        &colons,
+        &Dialect::itigris(),
+        &CompileOptions {
+            mode: rassylka_template::Mode::Lenient,
+            ..CompileOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(lenient.warnings().len(), 20);
+}
