@@ -3,7 +3,7 @@
 #[non_exhaustive]
 pub enum ModelError {
     /// A phone number that cannot be brought to E.164.
-    #[error("invalid phone number `{input}`: {reason}")]
+    #[error("invalid phone number `{}`: {reason}", cut(input))]
     InvalidPhone {
         /// The text as given.
         input: String,
@@ -11,7 +11,7 @@ pub enum ModelError {
         reason: &'static str,
     },
     /// An e-mail address an SMTP server would refuse.
-    #[error("invalid e-mail address `{input}`: {reason}")]
+    #[error("invalid e-mail address `{}`: {reason}", cut(input))]
     InvalidEmail {
         /// The text as given.
         input: String,
@@ -19,7 +19,7 @@ pub enum ModelError {
         reason: &'static str,
     },
     /// A chat or user id that is not one.
-    #[error("invalid address `{input}`: {reason}")]
+    #[error("invalid address `{}`: {reason}", cut(input))]
     InvalidAddress {
         /// The text as given.
         input: String,
@@ -27,7 +27,7 @@ pub enum ModelError {
         reason: &'static str,
     },
     /// A money amount that is not a decimal number.
-    #[error("invalid amount `{input}`: expected a decimal number such as 1250.50")]
+    #[error("invalid amount `{}`: expected a decimal number such as 1250.50", cut(input))]
     InvalidMoney {
         /// The text as given.
         input: String,
@@ -74,4 +74,18 @@ pub enum Unreachable {
     /// The contact is there but cannot be used (an e-mail address or phone that fails validation).
     #[error("the contact is not valid")]
     InvalidContact,
+}
+
+/// Characters of a bad value an error repeats: enough to recognise it, not a 50 MB echo into
+/// stderr and the journal.
+const SHOWN: usize = 80;
+
+/// `input`, cut to [`SHOWN`] characters with how much was left out.
+fn cut(input: &str) -> std::borrow::Cow<'_, str> {
+    match input.char_indices().nth(SHOWN) {
+        None => input.into(),
+        Some((end, _)) => {
+            format!("{}… ({} bytes in all)", &input[..end], input.len()).into()
+        }
+    }
 }

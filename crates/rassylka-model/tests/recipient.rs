@@ -208,3 +208,16 @@ fn money_reads_numbers_and_strings_exactly() {
         + serde_json::from_str::<Money>("0.2").unwrap().0;
     assert_eq!(sum.to_string(), "0.3");
 }
+
+#[test]
+fn a_huge_bad_value_is_cut_in_its_error() {
+    let huge = format!("+7{}", "9".repeat(5_000_000));
+    let err = PhoneNumber::parse(&huge).unwrap_err().to_string();
+    assert!(err.len() < 300, "{} bytes", err.len());
+    assert!(err.contains("(5000002 bytes in all)"), "{err}");
+    let mail = format!("{}@example.com", "я".repeat(1_000));
+    let err = EmailAddress::parse(&mail).unwrap_err().to_string();
+    assert!(err.chars().count() < 300, "{err}");
+    let short = PhoneNumber::parse("12").unwrap_err().to_string();
+    assert!(short.contains("`12`"), "{short}");
+}
