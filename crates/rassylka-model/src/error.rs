@@ -27,7 +27,10 @@ pub enum ModelError {
         reason: &'static str,
     },
     /// A money amount that is not a decimal number.
-    #[error("invalid amount `{}`: expected a decimal number such as 1250.50", cut(input))]
+    #[error(
+        "invalid amount `{}`: expected a decimal number such as 1250.50",
+        cut(input)
+    )]
     InvalidMoney {
         /// The text as given.
         input: String,
@@ -84,8 +87,6 @@ const SHOWN: usize = 80;
 fn cut(input: &str) -> std::borrow::Cow<'_, str> {
     match input.char_indices().nth(SHOWN) {
         None => input.into(),
-        Some((end, _)) => {
-            format!("{}… ({} bytes in all)", &input[..end], input.len()).into()
-        }
+        Some((end, _)) => format!("{}… ({} bytes in all)", &input[..end], input.len()).into(),
     }
 }

@@ -37,7 +37,7 @@ impl Rassylka {
         // The whole source is read before anything is sent: without skipping, a malformed line
         // refuses the run and nothing written stays; the occurrence is frozen again by the
         // next run once the input is fixed.
-        let (_, problems) = self.stream_plan(&mut planner, sink).await?;
+        let (_, problems) = self.stream_plan(&mut planner, sink, false).await?;
         if !problems.is_empty() && !self.inner.config.skip_malformed {
             return Err(DispatchError::MalformedRecipients(problems));
         }

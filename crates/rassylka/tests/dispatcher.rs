@@ -1125,3 +1125,37 @@ async fn a_line_that_is_not_utf8_is_one_malformed_line_and_the_rest_are_sent() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_recipient_listed_twice_is_previewed_and_priced_once_as_the_run_sends_once() {
+    let anna: Recipient = serde_json::from_str(
+        r#"{"id": "a", "first_name": "Анна", "consent": {"advertising": true}, "contacts": {"telegram_chat_id": 1, "phone": "+79160000001"}}"#,
+    )
+    .unwrap();
+    let boris: Recipient = serde_json::from_str(
+        r#"{"id": "b", "consent": {"advertising": true}, "contacts": {"phone": "+79160000002"}}"#,
+    )
+    .unwrap();
+    let telegram = Arc::new(MemoryChannel::new(ChannelKind::Telegram));
+    let sms = Arc::new(MemoryChannel::new(ChannelKind::Sms));
+    let d = Rassylka::builder()
+        .recipients(MemorySource::new(vec![anna.clone(), boris, anna]))
+        .store(SqliteStore::temporary().await.unwrap())
+        .channel(telegram.clone())
+        .channel(sms.clone())
+        .tariff(ChannelKind::Sms, "4.5".parse().unwrap())
+        .build()
+        .unwrap();
+    let m = Mailing::from_json(r#"{"id": "m-1", "channels": ["telegram", "sms"], "mode": "all", "content": {"default": {"text": "привет"}}}"#).unwrap();
+    d.save(&m).await.unwrap();
+    let preview = d.preview(&m, None).await.unwrap();
+    assert_eq!(preview.matched, 2);
+    assert_eq!(preview.per_channel[&ChannelKind::Sms], 2);
+    assert_eq!(preview.per_channel[&ChannelKind::Telegram], 1);
+    let cost = d.cost(&m, None).await.unwrap();
+    assert_eq!(cost.total.to_string(), "9.0");
+    d.confirm("m-1").await.unwrap();
+    let report = d.run_mailing("m-1").await.unwrap();
+    assert_eq!(report.counts.sent, 3);
+    assert_eq!(sms.sent().len() + telegram.sent().len(), 3);
+}

@@ -48,12 +48,23 @@ impl Rassylka {
     }
 
     /// Streams the source through the planner, handing each batch of deliveries to `sink`;
-    /// returns the recipients matched and the records that could not be read.
+    /// returns the recipients matched and the records that could not be read. With
+    /// `first_entries_only`, a recipient listed again is passed over, as the freeze's
+    /// repeated keys are skipped (so a preview counts what the run sends); the freeze itself
+    /// plans every entry and journals the repeats as skipped.
     pub(crate) async fn stream_plan(
         &self,
         planner: &mut Planner<'_>,
         mut sink: Sink,
+        first_entries_only: bool,
     ) -> Result<(u64, Vec<Problem>), DispatchError> {
+        let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
+        let first_entry = |seen: &mut std::collections::HashSet<u64>, id: &str| {
+            use std::hash::{BuildHasher, BuildHasherDefault};
+            let hash = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+                .hash_one(id);
+            seen.insert(hash)
+        };
         let batch_size = self.inner.config.freeze_batch;
         let mut stream = self
             .inner
@@ -85,6 +96,9 @@ impl Rassylka {
             for item in chunk.drain(..) {
                 match item {
                     Ok(r) => {
+                        if first_entries_only && !first_entry(&mut seen, &r.id) {
+                            continue;
+                        }
                         if planner.plan(&r, &mut batch) == Planned::Matched {
                             matched += 1;
                         }
@@ -156,7 +170,7 @@ impl Rassylka {
                 Ok(())
             })
         });
-        let (matched, problems) = self.stream_plan(&mut planner, sink).await?;
+        let (matched, problems) = self.stream_plan(&mut planner, sink, true).await?;
         if !problems.is_empty() && !self.inner.config.skip_malformed {
             return Err(DispatchError::MalformedRecipients(problems));
         }
