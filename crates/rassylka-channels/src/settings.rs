@@ -447,20 +447,63 @@ impl ChannelsFile {
     ) -> Result<BTreeMap<ChannelKind, Arc<dyn Channel>>, ChannelError> {
         let resolved = self.resolve_secrets(env)?;
         let mut channels: BTreeMap<ChannelKind, Arc<dyn Channel>> = BTreeMap::new();
+        let mut add = |kind: ChannelKind, channel: Arc<dyn Channel>, secrets: Vec<&Secret>| {
+            let secrets = secrets.iter().map(|s| s.expose().to_owned()).collect();
+            let redacting = crate::redact::Redacting {
+                inner: channel,
+                secrets,
+            };
+            channels.insert(kind, Arc::new(redacting) as Arc<dyn Channel>);
+        };
         if let Some(settings) = resolved.telegram {
-            channels.insert(ChannelKind::Telegram, build::telegram(settings)?);
+            let secrets = [settings.bot_token.clone()];
+            add(
+                ChannelKind::Telegram,
+                build::telegram(settings)?,
+                secrets.iter().collect(),
+            );
         }
         if let Some(settings) = resolved.vk {
-            channels.insert(ChannelKind::Vk, build::vk(settings)?);
+            let secrets = [settings.token.clone()];
+            add(
+                ChannelKind::Vk,
+                build::vk(settings)?,
+                secrets.iter().collect(),
+            );
         }
         if let Some(settings) = resolved.sms {
-            channels.insert(ChannelKind::Sms, build::sms(settings)?);
+            let secrets: Vec<Secret> = match &settings {
+                SmsSettings::Smsru(s) => vec![s.api_id.clone()],
+                SmsSettings::Smsc(s) => s.password.iter().chain(&s.api_key).cloned().collect(),
+            };
+            add(
+                ChannelKind::Sms,
+                build::sms(settings)?,
+                secrets.iter().collect(),
+            );
         }
         if let Some(settings) = resolved.email {
-            channels.insert(ChannelKind::Email, build::email(settings)?);
+            let secrets: Vec<Secret> = settings
+                .smtp
+                .iter()
+                .filter_map(|s| s.password.clone())
+                .chain(settings.haskimail.iter().map(|h| h.server_token.clone()))
+                .collect();
+            add(
+                ChannelKind::Email,
+                build::email(settings)?,
+                secrets.iter().collect(),
+            );
         }
         if let Some(settings) = resolved.push {
-            channels.insert(ChannelKind::Push, build::push(settings)?);
+            let secrets: Vec<Secret> = match &settings {
+                PushSettings::Http(h) => vec![h.token.clone()],
+            };
+            add(
+                ChannelKind::Push,
+                build::push(settings)?,
+                secrets.iter().collect(),
+            );
         }
         Ok(channels)
     }

@@ -3,6 +3,7 @@
 mod core;
 mod haskimail;
 mod push;
+mod redaction;
 mod sms;
 mod smtp;
 mod support;
