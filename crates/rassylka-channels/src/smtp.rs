@@ -53,6 +53,26 @@ fn enhanced_code(text: &str) -> Option<(u8, u16)> {
     })
 }
 
+/// Whether the connection itself could not be made (refused, no route, unknown host): then the
+/// server cannot have the message.
+fn nothing_was_written(error: &lettre::transport::smtp::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::AddrNotAvailable
+                    | std::io::ErrorKind::HostUnreachable
+                    | std::io::ErrorKind::NetworkUnreachable
+                    | std::io::ErrorKind::NotFound
+            ) || io.to_string().contains("failed to lookup address");
+        }
+        source = cause.source();
+    }
+    false
+}
+
 fn classify(error: lettre::transport::smtp::Error) -> ChannelError {
     let Some(code) = error.status() else {
         let (class, reason) = if error.is_tls() {
@@ -65,13 +85,23 @@ fn classify(error: lettre::transport::smtp::Error) -> ChannelError {
                 crate::ErrorClass::Configuration,
                 "smtp: the client cannot talk to this server",
             )
-        } else if error.is_timeout() {
+        } else if nothing_was_written(&error) {
             (
                 crate::ErrorClass::Transient,
+                "smtp: cannot connect to the server",
+            )
+        } else if error.is_timeout() {
+            // The server may have taken the message and not said so in time: resending
+            // could deliver it twice (SPEC §6).
+            (
+                crate::ErrorClass::Ambiguous,
                 "smtp: the server did not answer in time",
             )
         } else {
-            (crate::ErrorClass::Transient, "smtp: connection failed")
+            (
+                crate::ErrorClass::Ambiguous,
+                "smtp: the connection failed before the server answered",
+            )
         };
         return ChannelError::new(class, reason).with_source(error);
     };

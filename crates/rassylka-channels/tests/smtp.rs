@@ -145,6 +145,22 @@ async fn nobody_listening_is_transient() {
 }
 
 #[tokio::test]
+async fn a_server_silent_after_taking_the_message_is_ambiguous_not_retried() {
+    let server = SmtpServer::start(Security::Plain, ("mailer", "pw")).await;
+    let settings: SmtpSettings = serde_json::from_value(json!({
+        "host": "127.0.0.1", "port": server.port, "tls": "none", "user": "mailer",
+        "password": "pw", "timeout_secs": 1}))
+    .unwrap();
+    let channel = SmtpChannel::new(settings, "news@shop.example").unwrap();
+    let error = channel
+        .send(&to("stall@example.com"), &Message::new("k", "hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Ambiguous, "{error}");
+    assert_eq!(server.received().len(), 1, "the server has the message");
+}
+
+#[tokio::test]
 async fn starttls_and_implicit_tls_with_a_self_signed_certificate() {
     for (security, mode) in [
         (Security::StartTls, "starttls"),

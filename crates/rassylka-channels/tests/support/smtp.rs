@@ -228,7 +228,13 @@ async fn session(
                 );
             }
             current.data = data;
+            let stall = current.rcpt_to.iter().any(|r| r.contains("stall@"));
             store.lock().unwrap().push(std::mem::take(&mut current));
+            if stall {
+                // Took the message and never says so: the client's timeout ends it.
+                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                return;
+            }
             "250 2.0.0 Ok: queued as 4F2A1\r\n".into()
         } else if upper == "QUIT" {
             send(&mut stream, "221 2.0.0 Bye\r\n").await;
