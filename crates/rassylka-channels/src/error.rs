@@ -59,6 +59,7 @@ pub struct ChannelError {
     provider_code: Option<String>,
     retry_after: Option<Duration>,
     source: Option<BoxError>,
+    outage: bool,
 }
 
 impl ChannelError {
@@ -70,7 +71,27 @@ impl ChannelError {
             provider_code: None,
             retry_after: None,
             source: None,
+            outage: false,
         }
+    }
+
+    /// The channel itself failed, not this recipient: the provider could not be reached
+    /// (refused, reset, DNS, TLS), did not answer in time, or answered 5xx (SPEC §7b). A
+    /// transient error; several in a row take the channel down for the mailing.
+    pub fn outage(reason: impl Into<String>) -> Self {
+        ChannelError::transient(reason).with_outage()
+    }
+
+    /// Marks the error as a sign of an outage of the whole channel (an ambiguous timeout keeps
+    /// its class and counts towards the outage too).
+    pub fn with_outage(mut self) -> Self {
+        self.outage = true;
+        self
+    }
+
+    /// Whether the error speaks of the channel rather than the recipient.
+    pub fn is_outage(&self) -> bool {
+        self.outage
     }
 
     /// A transient error.
@@ -160,6 +181,7 @@ impl ChannelError {
             provider_code: self.provider_code.clone(),
             retry_after: self.retry_after,
             source: None,
+            outage: self.outage,
         }
     }
 }

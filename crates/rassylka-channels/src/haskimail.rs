@@ -65,7 +65,7 @@ fn classify(status: u16, code: Option<i64>, message: &str) -> ChannelError {
         (_, Some(405)) => ChannelError::quota(reason),
         (_, Some(10 | 400 | 401)) | (401 | 403, _) => ChannelError::configuration(reason),
         (429, _) => ChannelError::transient(reason).with_retry_after(DEFAULT_THROTTLE),
-        (408 | 500.., _) => ChannelError::transient(reason),
+        (408 | 500.., _) => ChannelError::outage(reason),
         (_, Some(_)) | (400..=499, None) => ChannelError::rejected(reason),
         _ => ChannelError::transient(reason),
     };

@@ -27,7 +27,7 @@ pub(crate) fn transport_error(error: reqwest::Error) -> ChannelError {
             .with_source(error);
     }
     if error.is_connect() {
-        return ChannelError::transient("cannot connect to the provider").with_source(error);
+        return ChannelError::outage("cannot connect to the provider").with_source(error);
     }
     let reason = if error.is_timeout() {
         "the provider did not answer in time"
@@ -36,7 +36,9 @@ pub(crate) fn transport_error(error: reqwest::Error) -> ChannelError {
     } else {
         "the connection failed before the provider answered"
     };
-    ChannelError::ambiguous(reason).with_source(error)
+    ChannelError::ambiguous(reason)
+        .with_outage()
+        .with_source(error)
 }
 
 /// Reads the body of any answer; a body that cannot be read is transient.

@@ -51,7 +51,7 @@ fn classify(status: u16, body: &Value, retry_after: Option<Duration>) -> Channel
         404 | 410 => ChannelError::recipient_gone(reason),
         429 => ChannelError::transient(reason)
             .with_retry_after(retry_after.unwrap_or(Duration::from_secs(1))),
-        500.. => ChannelError::transient(reason),
+        500.. => ChannelError::outage(reason),
         _ => ChannelError::rejected(reason),
     };
     error.with_provider_code(status)

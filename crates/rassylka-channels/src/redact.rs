@@ -73,6 +73,9 @@ impl ChannelError {
         if !causes.is_empty() {
             clean = clean.with_source(causes.join(": "));
         }
+        if self.is_outage() {
+            clean = clean.with_outage();
+        }
         clean
     }
 }

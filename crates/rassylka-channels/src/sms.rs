@@ -142,6 +142,11 @@ impl SmsChannel {
                 format!("sms gateway answered http {}", status.as_u16()),
             )
             .with_provider_code(status.as_u16());
+            let error = if status.is_server_error() {
+                error.with_outage()
+            } else {
+                error
+            };
             return Err(match retry_after {
                 Some(wait) => error.with_retry_after(wait),
                 None => error,

@@ -75,35 +75,22 @@ fn nothing_was_written(error: &lettre::transport::smtp::Error) -> bool {
 
 fn classify(error: lettre::transport::smtp::Error) -> ChannelError {
     let Some(code) = error.status() else {
-        let (class, reason) = if error.is_tls() {
-            (
-                crate::ErrorClass::Configuration,
-                "smtp: tls handshake failed",
-            )
+        // No reply code: the server could not be reached or stopped talking. That is about
+        // the channel, not the recipient (SPEC §7b); after the conversation began, the server
+        // may have the message (SPEC §6).
+        let failure = if error.is_tls() {
+            ChannelError::outage("smtp: tls handshake failed (is the certificate trusted?)")
         } else if error.is_client() {
-            (
-                crate::ErrorClass::Configuration,
-                "smtp: the client cannot talk to this server",
-            )
+            ChannelError::configuration("smtp: the client cannot talk to this server")
         } else if nothing_was_written(&error) {
-            (
-                crate::ErrorClass::Transient,
-                "smtp: cannot connect to the server",
-            )
+            ChannelError::outage("smtp: cannot connect to the server")
         } else if error.is_timeout() {
-            // The server may have taken the message and not said so in time: resending
-            // could deliver it twice (SPEC §6).
-            (
-                crate::ErrorClass::Ambiguous,
-                "smtp: the server did not answer in time",
-            )
+            ChannelError::ambiguous("smtp: the server did not answer in time").with_outage()
         } else {
-            (
-                crate::ErrorClass::Ambiguous,
-                "smtp: the connection failed before the server answered",
-            )
+            ChannelError::ambiguous("smtp: the connection failed before the server answered")
+                .with_outage()
         };
-        return ChannelError::new(class, reason).with_source(error);
+        return failure.with_source(error);
     };
     let code = code.to_string();
     let text = std::error::Error::source(&error)

@@ -143,7 +143,7 @@ fn classify(status: u16, description: &str, retry_after: Option<u64>) -> Channel
         }
         400 => ChannelError::rejected(reason),
         401 | 404 => ChannelError::configuration(reason),
-        500.. => ChannelError::transient(reason),
+        500.. => ChannelError::outage(reason),
         _ => ChannelError::rejected(reason),
     };
     error.with_provider_code(status)

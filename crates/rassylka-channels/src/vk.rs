@@ -92,10 +92,13 @@ impl VkChannel {
             .map_err(transport_error)?;
         let (status, _, bytes) = read_body(response).await?;
         if !status.is_success() {
-            return Err(
-                ChannelError::transient(format!("vk answered http {}", status.as_u16()))
-                    .with_provider_code(status.as_u16()),
-            );
+            let error = ChannelError::transient(format!("vk answered http {}", status.as_u16()))
+                .with_provider_code(status.as_u16());
+            return Err(if status.is_server_error() {
+                error.with_outage()
+            } else {
+                error
+            });
         }
         let mut body: Value = serde_json::from_slice(&bytes)
             .map_err(|e| ChannelError::transient("vk: cannot read the answer").with_source(e))?;

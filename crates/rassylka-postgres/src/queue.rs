@@ -141,8 +141,10 @@ pub(crate) async fn record_in(
     let held = held(fence);
     let worker = fence_value(fence);
     let queues_again = |r: &Settle| {
-        matches!(r.outcome, Outcome::Retry { .. } | Outcome::Requeue)
-            || r.then == GroupEffect::FallBack
+        matches!(
+            r.outcome,
+            Outcome::Retry { .. } | Outcome::Requeue | Outcome::Postpone { .. }
+        ) || r.then == GroupEffect::FallBack
     };
     if results.iter().any(queues_again) {
         cursors.forget(occurrence_id);
@@ -206,6 +208,12 @@ pub(crate) async fn record_in(
                     None,
                     None,
                     None,
+                ),
+                Outcome::Postpone { not_before, reason } => (
+                    "status = 'queued', attempts = GREATEST(d.attempts - 1, 0), not_before = COALESCE($6, d.not_before), error = $5",
+                    None,
+                    Some(reason),
+                    Some(crate::rows::millis(*not_before)),
                 ),
                 Outcome::Unknown { error } => (
                     "status = 'unknown', error = COALESCE($5, d.error)",

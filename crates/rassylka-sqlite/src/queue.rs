@@ -220,6 +220,12 @@ pub(crate) async fn record_in(
                     None,
                     None,
                 ),
+                Outcome::Postpone { not_before, reason } => (
+                    "status = 'queued', attempts = MAX(attempts - 1, 0), not_before = ?6, error = ?5",
+                    None,
+                    Some(reason),
+                    Some(millis(*not_before)),
+                ),
                 Outcome::Unknown { error } => {
                     ("status = 'unknown', error = ?5", None, Some(error), None)
                 }

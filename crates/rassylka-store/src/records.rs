@@ -308,6 +308,14 @@ pub enum Outcome {
     /// Not attempted after all (the mailing paused, the channel is down): back to the queue,
     /// the claim's attempt not counted.
     Requeue,
+    /// Not attempted after all, and not to be tried before `not_before` (its channel is
+    /// down): back to the queue, the claim's attempt not counted, `reason` kept as its error.
+    Postpone {
+        /// When to try again.
+        not_before: DateTime<Utc>,
+        /// Why it waits.
+        reason: String,
+    },
     /// The provider may or may not hold it (no answer, or its sender died): never resent
     /// unless the operator asks.
     Unknown {

@@ -38,6 +38,7 @@ macro_rules! conformance_tests {
             group_effects_fall_back_close_and_hold,
             requeued_deliveries_do_not_count_the_attempt,
             rows_queued_again_are_claimed_again,
+            postponed_deliveries_wait_uncounted_with_their_reason,
             counts_and_pages_of_the_journal,
             tallies_and_filtered_journal_pages,
             notice_refusals_are_kept_and_listed_since,

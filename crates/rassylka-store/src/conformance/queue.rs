@@ -392,3 +392,40 @@ pub async fn rows_queued_again_are_claimed_again(store: Arc<dyn Store>) {
     assert_eq!(all.len(), 10, "every delivery claimed");
     assert_eq!(store.counts(o.id).await.unwrap().queued, 0);
 }
+
+/// A postponed delivery waits until its time, its attempt not counted and its reason kept.
+pub async fn postponed_deliveries_wait_uncounted_with_their_reason(store: Arc<dyn Store>) {
+    let o = frozen(&store, "m-1/o", audience("m-1/o", 2)).await;
+    let w = long("w");
+    let claimed = store.claim(o.id, &w, now(), 10).await.unwrap();
+    let later = now() + TimeDelta::minutes(2);
+    let postpone = Settle {
+        id: claimed[0].id,
+        attempt: 1,
+        outcome: Outcome::Postpone {
+            not_before: later,
+            reason: "the telegram channel is down: cannot connect".into(),
+        },
+        then: GroupEffect::Nothing,
+    };
+    let recorded = store
+        .record(
+            o.id,
+            Fence::Holder("w"),
+            &[postpone, sent(claimed[1].id, 1)],
+            now(),
+        )
+        .await
+        .unwrap();
+    assert!(recorded.refused.is_empty());
+    assert!(store.claim(o.id, &w, now(), 10).await.unwrap().is_empty());
+    assert_eq!(store.next_due(o.id).await.unwrap(), Some(later));
+    let rows = store.deliveries(o.id, 0, 10).await.unwrap();
+    assert_eq!(rows[0].planned.status, DeliveryStatus::Queued);
+    assert_eq!(
+        rows[0].planned.error.as_deref(),
+        Some("the telegram channel is down: cannot connect")
+    );
+    let again = store.claim(o.id, &w, later, 10).await.unwrap();
+    assert_eq!((again[0].id, again[0].attempts), (claimed[0].id, 1));
+}

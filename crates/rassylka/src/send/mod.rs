@@ -281,7 +281,10 @@ impl Rassylka {
                     .iter()
                     .filter(|r| {
                         !recorded.refused.contains(&r.id)
-                            && !matches!(r.outcome, Outcome::Retry { .. } | Outcome::Requeue)
+                            && !matches!(
+                                r.outcome,
+                                Outcome::Retry { .. } | Outcome::Requeue | Outcome::Postpone { .. }
+                            )
                     })
                     .count() as u64;
                 hook(progress);
