@@ -27,6 +27,15 @@ pub enum CliError {
     BadInput(String),
     /// Something else failed.
     Failed(String),
+    /// Everything that could be done was done, but something needs attention (a mailing
+    /// paused by an outage or stopped by its configuration): `output` still goes to stdout,
+    /// `message` to stderr, and the exit code is 3.
+    Attention {
+        /// What stdout gets, as on success.
+        output: String,
+        /// Why it needs attention.
+        message: String,
+    },
 }
 
 impl CliError {
@@ -50,6 +59,13 @@ impl CliError {
             CliError::Failed(message) => {
                 eprintln!("error: {message}");
                 std::process::ExitCode::from(1)
+            }
+            CliError::Attention { output, message } => {
+                if !output.is_empty() {
+                    println!("{output}");
+                }
+                eprintln!("attention: {message}");
+                std::process::ExitCode::from(3)
             }
         }
     }

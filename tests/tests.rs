@@ -5,6 +5,7 @@ mod crash;
 mod history_cli;
 mod notify_cli;
 mod occurrences_cli;
+mod outage;
 mod postgres_workers;
 mod segment_cli;
 mod template_cli;

@@ -18,7 +18,9 @@
 //! `export` writes a workbook. `run` sends every due
 //! occurrence up to now and exits; run again after a crash, it finishes the work without
 //! sending anything twice. Without `--channels` every channel writes to the outbox; with it,
-//! the channels named there use their real adapters. Bad input exits 2, anything else 1.
+//! the channels named there use their real adapters. Bad input exits 2, anything else 1; a
+//! `run` that did what it could while a mailing is paused (an outage, a quota) or stopped (its
+//! configuration) exits 3 with the reason on stderr.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -450,16 +452,37 @@ async fn run(args: Args) -> Result<String, CliError> {
                     .await
                     .map_err(dispatch_error)?;
             }
-            let report = dispatcher.run_mailing(&id).await.map_err(dispatch_error)?;
-            let state = store
-                .mailing(&id)
-                .await
-                .map_err(store_error)?
-                .map_or("unknown", |r| r.state.as_str());
+            let report = match dispatcher.run_mailing(&id).await {
+                Ok(report) => report,
+                // The mailing is stopped: what could be done was done; it needs attention.
+                Err(e @ DispatchError::Configuration { .. }) => {
+                    store.close().await.map_err(store_error)?;
+                    return Err(CliError::Attention {
+                        output: String::new(),
+                        message: e.to_string(),
+                    });
+                }
+                Err(e) => return Err(dispatch_error(e)),
+            };
+            let record = store.mailing(&id).await.map_err(store_error)?;
+            let state = record.as_ref().map_or("unknown", |r| r.state.as_str());
+            let attention = record
+                .as_ref()
+                .filter(|r| matches!(r.state, MailingState::Paused | MailingState::Stopped))
+                .map(|r| {
+                    let until = r
+                        .paused_until
+                        .map(|t| format!(" until {}", t.to_rfc3339()))
+                        .unwrap_or_default();
+                    format!(
+                        "mailing {id} is {state}{until}: {}",
+                        r.reason.as_deref().unwrap_or("no reason given")
+                    )
+                });
             // Everything into the journal file itself, so a copy of the file alone is whole.
             store.close().await.map_err(store_error)?;
             let c = report.counts;
-            Ok(serde_json::json!({
+            let summary = serde_json::json!({
                 "mailing": id,
                 "state": state,
                 "occurrences": report.occurrences,
@@ -470,7 +493,14 @@ async fn run(args: Args) -> Result<String, CliError> {
                 "lease_lost": report.lease_lost,
                 "next_due": report.next_due.map(|d| d.to_rfc3339()),
             })
-            .to_string())
+            .to_string();
+            match attention {
+                Some(message) => Err(CliError::Attention {
+                    output: summary,
+                    message,
+                }),
+                None => Ok(summary),
+            }
         }
         Command::History { filter } => {
             let reader = journal_reader(&args.db, Arc::new(SystemClock), false).await?;

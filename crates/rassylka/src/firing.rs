@@ -67,12 +67,15 @@ impl Rassylka {
             MailingState::Queued => {}
             MailingState::Paused if record.paused_until.is_some_and(|until| until <= now) => {
                 // Another worker may resume it at the same time: either way it is queued.
+                // An outage's reason stays while the mailing tries again, so that the next
+                // pause of the same outage is longer (SPEC §7b).
+                let mut resume = MailingTransition::to(MailingState::Queued);
+                resume.reason = record
+                    .reason
+                    .clone()
+                    .filter(|r| crate::send::is_outage_reason(r));
                 store
-                    .transition_mailing(
-                        mailing_id,
-                        &[MailingState::Paused],
-                        &MailingTransition::to(MailingState::Queued),
-                    )
+                    .transition_mailing(mailing_id, &[MailingState::Paused], &resume)
                     .await?;
             }
             _ => return Ok(()),

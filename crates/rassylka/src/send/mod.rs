@@ -3,14 +3,16 @@
 //! dead workers recovered as their leases run out, live workers' rows waited for.
 
 mod lease;
+mod outage;
 mod policy;
 
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use rassylka_channels::{ChannelError, Image, Message};
+use rassylka_channels::{ChannelError, ErrorClass, Image, Message};
 use rassylka_model::{Address, ChannelKind};
 
+pub(crate) use outage::is_outage_reason;
 pub(crate) use policy::{BEHIND_UNKNOWN, Verdict};
 
 use crate::DispatchError;
@@ -22,6 +24,7 @@ use crate::store::{
     OccurrenceState, Outcome, Settle,
 };
 use lease::Renewal;
+use outage::OutageWatch;
 
 /// How often a send loop reads the mailing's state to notice a pause or a cancel.
 const STATE_CHECK: Duration = Duration::from_millis(100);
@@ -130,6 +133,8 @@ impl Rassylka {
         let mut accruals = Accruals::new(self, mailing, occurrence);
         // When the mailing was last seen queued.
         let mut checked: Option<std::time::Instant> = None;
+        // Channels that failed as a whole (SPEC §7b) in this pass.
+        let mut outages = OutageWatch::default();
         let verdict = loop {
             // The operator (or another worker) may pause or cancel while a big occurrence is
             // being sent; the state is read every so often rather than for every batch.
@@ -195,6 +200,25 @@ impl Rassylka {
                 tokio::time::sleep(wait.max(Duration::from_millis(5))).await;
                 continue;
             }
+            // A channel found down sends nothing more in this pass: its rows wait, uncounted.
+            let (claimed, waiting): (Vec<Delivery>, Vec<Delivery>) = claimed
+                .into_iter()
+                .partition(|d| outages.down(d.planned.channel).is_none());
+            let mut postponed: Vec<Settle> = waiting
+                .iter()
+                .filter_map(|d| {
+                    let (channel, down) = outages.down(d.planned.channel)?;
+                    Some(Settle {
+                        id: d.id,
+                        attempt: d.attempts,
+                        outcome: Outcome::Postpone {
+                            not_before: down.until,
+                            reason: down.reason(channel),
+                        },
+                        then: GroupEffect::Nothing,
+                    })
+                })
+                .collect();
             let this = self.clone();
             let sends = futures_util::stream::iter(claimed.into_iter().map(move |mut d| {
                 let this = this.clone();
@@ -214,6 +238,32 @@ impl Rassylka {
             let mut gone: Vec<(i64, (String, ChannelKind, String))> = Vec::new();
             let mut reached: Vec<(i64, String)> = Vec::new();
             for (delivery, outcome) in sends {
+                let channel = delivery.planned.channel;
+                if let Some(kind) = channel
+                    && outages.observe(kind, &outcome)
+                {
+                    let cause = outcome.as_ref().err().map(ToString::to_string);
+                    // The last pause's reason, kept while the mailing resumed, makes this
+                    // one longer.
+                    let previous = self.record(&mailing.id).await.ok().and_then(|r| r.reason);
+                    outages.take_down(kind, cause.unwrap_or_default(), now, previous.as_deref());
+                }
+                if let (Err(e), Some((kind, down))) = (&outcome, outages.down(channel))
+                    && e.is_outage()
+                    && e.class() != ErrorClass::Ambiguous
+                {
+                    // Not the recipient's failure: back in the queue, the attempt uncounted.
+                    postponed.push(Settle {
+                        id: delivery.id,
+                        attempt: delivery.attempts,
+                        outcome: Outcome::Postpone {
+                            not_before: down.until,
+                            reason: down.reason(kind),
+                        },
+                        then: GroupEffect::Nothing,
+                    });
+                    continue;
+                }
                 let judged = self.judge(mailing, delivery, outcome, now, &mut verdict);
                 let id = judged.settle.id;
                 results.push(judged.settle);
@@ -222,6 +272,7 @@ impl Rassylka {
                     reached.extend(judged.reached.map(|r| (id, r)));
                 }
             }
+            results.append(&mut postponed);
             // The next batch is claimed with these results unless the mailing stops here.
             let recorded = if matches!(verdict, Verdict::Continue) {
                 match store
@@ -294,7 +345,11 @@ impl Rassylka {
             }
         };
         accruals.finish(owed).await?;
-        Ok(verdict)
+        // A channel down pauses the mailing once the rest is sent.
+        Ok(match (verdict, outages.pause()) {
+            (Verdict::Continue, Some((until, reason))) => Verdict::Pause { until, reason },
+            (verdict, _) => verdict,
+        })
     }
 
     /// Remembers contacts a channel reported gone, in the journal and at the source.
