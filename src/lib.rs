@@ -7,6 +7,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod fuzz;
+
 use rassylka_model::{ModelError, Recipient, read_jsonl};
 
 /// The bundled sample recipients (`examples/data/recipients.jsonl`).

@@ -447,9 +447,14 @@ impl Template {
         if let Some(offset) = first_difference(self, &reread, strict) {
             // Map the output offset back to the source part it came from.
             let part = starts.partition_point(|&s| s <= offset).saturating_sub(1);
-            let source_offset = self.spans.get(part).map_or(0, |span| {
+            let mut source_offset = self.spans.get(part).map_or(0, |span| {
                 span.start + offset.saturating_sub(starts[part]).min(span.len())
             });
+            // A tag is written with other delimiters and names: the same distance into it
+            // may fall inside a character of the source (found by fuzzing).
+            while !self.source.is_char_boundary(source_offset) {
+                source_offset -= 1;
+            }
             let (line, column) = line_column(&self.source, source_offset);
             let end = self.spans.get(part).map_or(self.source.len(), |s| s.end);
             let text: String = self.source[source_offset..end].chars().take(40).collect();
