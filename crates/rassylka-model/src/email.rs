@@ -84,6 +84,18 @@ impl EmailAddress {
         {
             return Err(fail("the top-level domain is all digits"));
         }
+        // Internationalised domains by the IDNA rules (UTS 46: punycode labels, bidi, hyphens,
+        // DNS lengths of the ASCII form, which is what servers without SMTPUTF8 get).
+        if !domain.is_ascii() || domain.to_ascii_lowercase().contains("xn--") {
+            let ascii = idna::domain_to_ascii_strict(domain).map_err(|_| {
+                fail("the domain breaks the IDNA rules (punycode, bidi or label length)")
+            })?;
+            if local.len() + 1 + ascii.len() > 254 {
+                return Err(fail(
+                    "longer than 254 characters with the domain in ASCII form",
+                ));
+            }
+        }
         let text = format!("{local}@{}", domain.to_lowercase());
         Ok(EmailAddress {
             at: local.len(),

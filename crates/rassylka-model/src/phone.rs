@@ -54,38 +54,55 @@ impl PhoneNumber {
         if digits.is_empty() {
             return Err(fail("no digits"));
         }
-        let national = if plus {
-            if let Some(national) = digits.strip_prefix('7') {
-                national
-            } else {
-                if digits.starts_with('0') {
-                    return Err(fail("a country code never starts with 0"));
-                }
-                if !(8..=15).contains(&digits.len()) {
-                    return Err(fail("an international number has 8 to 15 digits"));
-                }
-                return Ok(PhoneNumber(format!("+{digits}")));
+        // The common shapes of a Russian mobile number (+7 9xx …, 8 9xx …, 9xx … without a
+        // prefix) need no metadata: every 9xx number of ten digits is a mobile number there.
+        let mobile = match (plus, digits.len()) {
+            (true, 11) if digits.starts_with("79") => Some(&digits[1..]),
+            (false, 11) if digits.starts_with("89") || digits.starts_with("79") => {
+                Some(&digits[1..])
             }
-        } else {
-            match digits.len() {
-                11 if digits.starts_with('8') || digits.starts_with('7') => &digits[1..],
-                10 => &digits[..],
-                _ => {
-                    return Err(fail(
-                        "a Russian number has 10 digits after +7 or 8; write others with + and the country code",
-                    ));
-                }
-            }
+            (false, 10) if digits.starts_with('9') => Some(&digits[..]),
+            _ => None,
         };
-        if national.len() != 10 {
-            return Err(fail("a number after +7 has exactly 10 digits"));
+        if let Some(national) = mobile {
+            return Ok(PhoneNumber(format!("+7{national}")));
         }
-        if national.starts_with(['0', '1', '2']) {
+        // Everything else by libphonenumber's metadata; a number without `+` is Russian.
+        if !plus && digits.len() > 11 {
             return Err(fail(
-                "a number after +7 starts with an area or mobile code from 3 to 9",
+                "a Russian number has 10 digits after +7 or 8; write others with + and the country code",
             ));
         }
-        Ok(PhoneNumber(format!("+7{national}")))
+        // Ten digits, or eleven after 7 or 8, are a Russian national number as written: read
+        // with the region alone, a leading 8 would be taken for the trunk prefix.
+        let national = match digits.len() {
+            10 if !plus => Some(&digits[..]),
+            11 if !plus && (digits.starts_with('7') || digits.starts_with('8')) => {
+                Some(&digits[1..])
+            }
+            _ => None,
+        };
+        // `+44 (0)20 …`: the «(0)» is the trunk prefix written for national callers and
+        // never dialled after a country code.
+        let text = match national {
+            Some(national) => std::borrow::Cow::Owned(format!("+7{national}")),
+            None if plus && trimmed.contains("(0)") => {
+                std::borrow::Cow::Owned(trimmed.replacen("(0)", "", 1))
+            }
+            None => std::borrow::Cow::Borrowed(trimmed),
+        };
+        let parsed = phonenumber::parse(Some(phonenumber::country::Id::RU), text.as_ref())
+            .map_err(|_| fail("not a phone number libphonenumber can read"))?;
+        if !phonenumber::is_valid(&parsed) {
+            return Err(fail(if plus {
+                "not a valid number for its country code (libphonenumber's metadata)"
+            } else {
+                "not a valid Russian number (libphonenumber's metadata); write others with + and the country code"
+            }));
+        }
+        Ok(PhoneNumber(
+            parsed.format().mode(phonenumber::Mode::E164).to_string(),
+        ))
     }
 
     /// The E.164 text, `+` included.

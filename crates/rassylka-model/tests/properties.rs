@@ -10,13 +10,15 @@ fn separators() -> impl Strategy<Value = String> {
 proptest! {
     #[test]
     fn any_written_form_of_a_russian_number_normalises_to_the_same(
-        first in 3u8..=9,
-        rest in prop::collection::vec(0u8..=9, 9),
+        // Mobile numbers: any 9xx code (landlines, whose valid ranges libphonenumber's
+        // metadata knows, have examples of their own).
+        code in prop::collection::vec(0u8..=9, 2).prop_map(|d| [9, d[0], d[1]]),
+        rest in prop::collection::vec(0u8..=9, 7),
         prefix in prop::sample::select(vec!["8", "7", "+7", "+7 ", ""]),
         seps in prop::collection::vec(separators(), 10),
         parens in any::<bool>(),
     ) {
-        let digits: Vec<u8> = std::iter::once(first).chain(rest).collect();
+        let digits: Vec<u8> = code.into_iter().chain(rest).collect();
         let canonical = format!("+7{}", digits.iter().map(|d| char::from(b'0' + d)).collect::<String>());
         let mut written = String::from(prefix);
         for (i, d) in digits.iter().enumerate() {

@@ -144,16 +144,27 @@ fn phone_forms_people_type() {
         PhoneNumber::parse("+79167654321").unwrap().digits(),
         "79167654321"
     );
+    // Numbers libphonenumber's metadata knows; «(0)» is the UK's trunk prefix.
+    for (input, e164) in [
+        ("+44 (0)20 7946 0958", "+442079460958"),
+        ("8 (495) 123-45-67", "+74951234567"),
+        ("+7 (495) 987-65-43", "+74959876543"),
+        ("+1 650 253 0000", "+16502530000"),
+    ] {
+        assert_eq!(PhoneNumber::parse(input).unwrap().as_str(), e164, "{input}");
+    }
     for (input, reason) in [
-        ("12345", "10 digits"),
-        ("8 916 765 43", "10 digits"),
-        ("+7 916 765 43 210", "exactly 10 digits"),
+        ("12345", "libphonenumber"),
+        ("8 916 765 43", "libphonenumber"),
+        ("8 916 765-43-2", "not a valid Russian number"),
+        ("+7 916 765 43 210", "not a valid number"),
+        ("+8 916 765-43-21", "libphonenumber"),
+        ("+999 123 4567", "libphonenumber"),
         ("8 (916 765-43-21", "unbalanced"),
         ("tel: 89167654321", "only digits"),
-        ("+0 123 456 789", "never starts with 0"),
-        ("+1 23", "8 to 15"),
         ("", "no digits"),
-        ("8 016 765 43 21", "from 3 to 9"),
+        ("8 016 765 43 21", "not a valid Russian number"),
+        ("8 916 765 43 21 1234", "10 digits after +7 or 8"),
     ] {
         let err = PhoneNumber::parse(input).unwrap_err().to_string();
         assert!(err.contains(reason), "{input}: {err}");
@@ -220,4 +231,32 @@ fn a_huge_bad_value_is_cut_in_its_error() {
     assert!(err.chars().count() < 300, "{err}");
     let short = PhoneNumber::parse("12").unwrap_err().to_string();
     assert!(short.contains("`12`"), "{short}");
+}
+
+#[test]
+fn internationalised_domains_follow_the_idna_rules() {
+    for good in [
+        "ivan@почта.рф",
+        "a@xn--80a1acny.xn--p1ai",
+        "b@пример.испытание",
+    ] {
+        assert!(EmailAddress::parse(good).is_ok(), "{good}");
+    }
+    // A Cyrillic label of 60 letters is within 63 characters, but not as punycode.
+    let long_label = format!("a@{}.рф", "абвгдежзийклмнопрстуфхцчшщыэюя".repeat(2));
+    let broken_punycode = "a@xn--zzzzzzzzzzzz.ru";
+    let right_to_left = "a@\u{5d0}1\u{5d1}-a.com";
+    for bad in [long_label.as_str(), broken_punycode, right_to_left] {
+        let err = EmailAddress::parse(bad).unwrap_err().to_string();
+        assert!(err.contains("IDNA"), "{bad}: {err}");
+    }
+    // 250 characters as written, over 254 once the domain is punycode.
+    let label = "абвгдежзийклмнопрстуфхцчшщыэюя";
+    let near = format!(
+        "{}@{label}.{label}.{label}.{label}.{label}.рф",
+        "a".repeat(60)
+    );
+    assert!(near.chars().count() <= 254);
+    let err = EmailAddress::parse(&near).unwrap_err().to_string();
+    assert!(err.contains("254") || err.contains("IDNA"), "{err}");
 }

@@ -1159,3 +1159,43 @@ async fn a_recipient_listed_twice_is_previewed_and_priced_once_as_the_run_sends_
     assert_eq!(report.counts.sent, 3);
     assert_eq!(sms.sent().len() + telegram.sent().len(), 3);
 }
+
+#[tokio::test]
+async fn a_wrong_number_is_journaled_with_why_and_gets_nothing() {
+    let people: Vec<Recipient> = [
+        r#"{"id": "a", "contacts": {"phone": "+8 916 765-43-21"}}"#,
+        r#"{"id": "b", "contacts": {"phone": "8 916 765-43-2", "email": "b@example.com"}}"#,
+        r#"{"id": "c", "contacts": {"phone": "+44 (0)20 7946 0958"}}"#,
+    ]
+    .iter()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect();
+    let sms = Arc::new(MemoryChannel::new(ChannelKind::Sms));
+    let store = Arc::new(SqliteStore::temporary().await.unwrap());
+    let d = Rassylka::builder()
+        .recipients(MemorySource::new(people))
+        .store_shared(store.clone())
+        .channel(sms.clone())
+        .build()
+        .unwrap();
+    let m = Mailing::from_json(r#"{"id": "m-1", "class": "service", "channels": ["sms"], "content": {"default": {"text": "hi"}}}"#).unwrap();
+    d.save(&m).await.unwrap();
+    d.confirm("m-1").await.unwrap();
+    d.run_mailing("m-1").await.unwrap();
+    let to: Vec<String> = sms.sent().iter().map(|s| s.to.to_string()).collect();
+    assert_eq!(to, ["+442079460958"]);
+    let occurrence = d.occurrences("m-1").await.unwrap().remove(0);
+    let rows = store.deliveries(occurrence.id, 0, 10).await.unwrap();
+    let reason = |id: &str| {
+        rows.iter()
+            .find(|r| r.planned.recipient_id == id)
+            .and_then(|r| r.planned.error.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        reason("a").starts_with("invalid_contact: sms: invalid phone number `+8 916 765-43-21`"),
+        "{}",
+        reason("a")
+    );
+    assert!(reason("b").contains("8 916 765-43-2"), "{}", reason("b"));
+}

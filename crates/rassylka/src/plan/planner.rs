@@ -200,7 +200,7 @@ impl<'m> Planner<'m> {
                     &r.id,
                     r.id.clone(),
                     None,
-                    exclusion_text(why).into(),
+                    exclusion_reason(r, why, &self.mailing.channels),
                 ));
                 return;
             }
@@ -222,13 +222,13 @@ impl<'m> Planner<'m> {
             .filter_map(|c| r.address(c).ok().map(|a| (c, a.to_string())))
             .collect();
         if channels.is_empty() {
-            out.push(self.skipped(
-                &r.id,
-                &r.id,
-                r.id.clone(),
-                None,
-                "not reachable on any of the mailing's channels".into(),
-            ));
+            // Say what is wrong with the contacts it has, when that is why.
+            let reason =
+                match exclusion_reason(r, Exclusion::InvalidContact, &self.mailing.channels) {
+                    detailed if detailed.contains(": invalid ") => detailed,
+                    _ => "not reachable on any of the mailing's channels".into(),
+                };
+            out.push(self.skipped(&r.id, &r.id, r.id.clone(), None, reason));
             return;
         }
         let not_before = self
@@ -348,6 +348,33 @@ fn key_part(id: &str) -> std::borrow::Cow<'_, str> {
 /// The booking part of a group key (`/b-77@2026-12-01`), empty for a recipient-level group.
 fn group_suffix<'a>(group: &'a str, recipient_id: &str) -> &'a str {
     group.strip_prefix(recipient_id).unwrap_or("")
+}
+
+/// Why a recipient gets nothing; for invalid contacts, what is wrong with each of them.
+fn exclusion_reason(r: &Recipient, why: Exclusion, channels: &[ChannelKind]) -> String {
+    if why != Exclusion::InvalidContact {
+        return exclusion_text(why).into();
+    }
+    let problems: Vec<String> = channels
+        .iter()
+        .filter_map(|channel| {
+            let contact = match channel {
+                ChannelKind::Sms => r.contacts.phone.as_deref(),
+                ChannelKind::Email => r.contacts.email.as_deref(),
+                _ => None,
+            }?;
+            let error = match channel {
+                ChannelKind::Sms => rassylka_model::PhoneNumber::parse(contact).err()?,
+                _ => rassylka_model::EmailAddress::parse(contact).err()?,
+            };
+            Some(format!("{channel}: {error}"))
+        })
+        .collect();
+    if problems.is_empty() {
+        exclusion_text(why).into()
+    } else {
+        format!("invalid_contact: {}", problems.join("; "))
+    }
 }
 
 fn exclusion_text(why: Exclusion) -> &'static str {
