@@ -2,6 +2,7 @@
 
 mod campaign_cli;
 mod crash;
+mod faults;
 mod fuzz;
 mod history_cli;
 mod notify_cli;

@@ -1,0 +1,230 @@
+//! Fault injection over real sockets: a Telegram-shaped server that answers a share of
+//! requests with 429 and `retry_after`, with 5xx, by dropping the connection before reading
+//! the request, by dropping it after taking the message, or slower than the client waits —
+//! counting the messages it took per chat. Runs are repeated (a streak of outage failures
+//! pauses the mailing; the next run comes after the pause) until the mailing is done.
+//! Never twice: no chat took two messages. Never lost: every recipient is sent, failed with a
+//! reason, or unknown, and there are no more unknowns than sends that ended with no answer.
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::crash::{campaign_binary, journal_statuses, write_inputs};
+
+const PEOPLE: usize = 1_500;
+
+/// What the server did, by kind of fault.
+#[derive(Default)]
+struct Tally {
+    /// Messages taken, per chat.
+    taken: HashMap<i64, usize>,
+    /// Sends that ended with no answer: dropped after the request was read or answered late.
+    silent: usize,
+    throttled: usize,
+    failed_5xx: usize,
+    dropped_unread: usize,
+}
+
+/// Reads one HTTP/1.1 request: its head and a Content-Length body.
+async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buffer[..end]).to_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            while buffer.len() < end + 4 + length {
+                let n = stream.read(&mut chunk).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                buffer.extend_from_slice(&chunk[..n]);
+            }
+            return Some(buffer[end + 4..end + 4 + length].to_vec());
+        }
+    }
+}
+
+async fn answer(stream: &mut tokio::net::TcpStream, status: &str, body: &str) {
+    let text = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(text.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Starts the faulty server; one fault in five, spread over the five kinds.
+async fn faulty_telegram(tally: Arc<Mutex<Tally>>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dice = Arc::new(AtomicU64::new(0x9e37_79b9_7f4a_7c15));
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let tally = tally.clone();
+            let dice = dice.clone();
+            tokio::spawn(async move {
+                let mut x = dice.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
+                x ^= x >> 31;
+                x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                x ^= x >> 29;
+                let roll = x % 25;
+                if roll == 0 {
+                    // Dropped before the request is read.
+                    tally.lock().unwrap().dropped_unread += 1;
+                    return;
+                }
+                let Some(body) = read_request(&mut stream).await else {
+                    return;
+                };
+                let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let chat = request["chat_id"].as_i64().unwrap_or(-1);
+                match roll {
+                    1 => {
+                        tally.lock().unwrap().throttled += 1;
+                        answer(&mut stream, "429 Too Many Requests",
+                            r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 1","parameters":{"retry_after":1}}"#).await;
+                    }
+                    2 => {
+                        tally.lock().unwrap().failed_5xx += 1;
+                        answer(
+                            &mut stream,
+                            "502 Bad Gateway",
+                            r#"{"ok":false,"error_code":502,"description":"Bad Gateway"}"#,
+                        )
+                        .await;
+                    }
+                    3 | 4 => {
+                        // Took the message; the answer is lost (a reset) or comes too late.
+                        {
+                            let mut t = tally.lock().unwrap();
+                            *t.taken.entry(chat).or_default() += 1;
+                            t.silent += 1;
+                        }
+                        if roll == 4 {
+                            tokio::time::sleep(Duration::from_millis(1_500)).await;
+                            answer(&mut stream, "200 OK", &ok_body(chat)).await;
+                        }
+                    }
+                    _ => {
+                        *tally.lock().unwrap().taken.entry(chat).or_default() += 1;
+                        answer(&mut stream, "200 OK", &ok_body(chat)).await;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+fn ok_body(chat: i64) -> String {
+    format!(
+        r#"{{"ok":true,"result":{{"message_id":{chat},"date":1763800000,"chat":{{"id":{chat},"type":"private"}},"text":"ok"}}}}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_faulty_telegram_gets_no_message_twice_and_loses_nobody() {
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let port = faulty_telegram(tally.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (recipients, mailing) = write_inputs(dir.path(), PEOPLE);
+    let channels = dir.path().join("channels.json");
+    std::fs::write(
+        &channels,
+        serde_json::json!({
+            "telegram": {"bot_token": "env:TG_TOKEN", "api_base": format!("http://127.0.0.1:{port}"),
+                         "rate_per_sec": 0, "per_chat_per_sec": 0, "timeout_secs": 1},
+            "concurrency": 16
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let db = dir.path().join("journal.db").to_str().unwrap().to_owned();
+    let outbox = dir.path().join("out");
+    let mut runs = 0;
+    let mut minute = 0;
+    let summary = loop {
+        runs += 1;
+        assert!(runs < 40, "the mailing never finished");
+        let now = format!("2026-11-22T10:{minute:02}:30+03:00");
+        let args = [
+            "--db",
+            &db,
+            "run",
+            "--mailing",
+            mailing.to_str().unwrap(),
+            "--recipients",
+            recipients.to_str().unwrap(),
+            "--outbox",
+            outbox.to_str().unwrap(),
+            "--channels",
+            channels.to_str().unwrap(),
+            "--now",
+            &now,
+        ]
+        .map(str::to_owned);
+        let output = tokio::task::spawn_blocking(move || {
+            Command::new(campaign_binary())
+                .args(&args)
+                .env("TG_TOKEN", "123:secret")
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let code = output.status.code();
+        assert!(
+            matches!(code, Some(0 | 3)),
+            "{code:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        if summary["state"] == "done" {
+            break summary;
+        }
+        // Paused by a streak of failures, or retries still waiting: come back later.
+        minute += 2;
+    };
+    let tally = tally.lock().unwrap();
+    let twice: Vec<(&i64, &usize)> = tally.taken.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "chats messaged twice: {twice:?}");
+    let statuses = journal_statuses(&db);
+    let sent = statuses.get("sent").copied().unwrap_or(0);
+    let unknown = statuses.get("unknown").copied().unwrap_or(0);
+    let failed = statuses.get("failed").copied().unwrap_or(0);
+    assert_eq!(sent + unknown + failed, PEOPLE, "nobody lost: {statuses:?}");
+    assert_eq!(statuses.values().sum::<usize>(), PEOPLE, "{statuses:?}");
+    // Every message the server took and answered is journaled sent; each it took in silence
+    // is unknown; no unknown without a send that ended with no answer.
+    assert_eq!(sent + tally.silent, tally.taken.len());
+    assert!(
+        unknown <= tally.silent + tally.dropped_unread,
+        "unknown {unknown}, silent {}, dropped unread {}",
+        tally.silent,
+        tally.dropped_unread
+    );
+    eprintln!(
+        "faults: runs {runs}, taken {}, silent {}, 429 {}, 5xx {}, dropped unread {}; journal: sent {sent}, unknown {unknown}, failed {failed}; summary {summary}",
+        tally.taken.len(),
+        tally.silent,
+        tally.throttled,
+        tally.failed_5xx,
+        tally.dropped_unread
+    );
+}
