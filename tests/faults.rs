@@ -24,6 +24,10 @@ const PEOPLE: usize = 1_500;
 struct Tally {
     /// Messages taken, per chat.
     taken: HashMap<i64, usize>,
+    /// VK: the `random_id` of each message taken, so a repeat is answered, not delivered.
+    seen: HashMap<(i64, i64), i64>,
+    /// VK: repeats answered without delivering again.
+    repeats: usize,
     /// Sends that ended with no answer: dropped after the request was read or answered late.
     silent: usize,
     throttled: usize,
@@ -69,8 +73,59 @@ async fn answer(stream: &mut tokio::net::TcpStream, status: &str, body: &str) {
     let _ = stream.shutdown().await;
 }
 
+/// Which provider the server plays.
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    /// `sendMessage` with a JSON body; no idempotency key.
+    Telegram,
+    /// `messages.send` with a form body and `random_id`: a repeat is answered with the first
+    /// message's id and not delivered again, as VK does.
+    Vk,
+}
+
+/// Who and which message a request is about: (chat or peer, random_id).
+fn addressed(shape: Shape, body: &[u8]) -> (i64, i64) {
+    match shape {
+        Shape::Telegram => {
+            let request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+            (request["chat_id"].as_i64().unwrap_or(-1), 0)
+        }
+        Shape::Vk => {
+            let form: HashMap<String, String> =
+                url::form_urlencoded::parse(body).into_owned().collect();
+            let number = |k: &str| form.get(k).and_then(|v| v.parse().ok()).unwrap_or(-1);
+            (number("peer_id"), number("random_id"))
+        }
+    }
+}
+
+/// Takes the message unless it is a VK repeat; the message id to answer with.
+fn take(shape: Shape, tally: &Mutex<Tally>, chat: i64, random_id: i64, silent: bool) -> i64 {
+    let mut t = tally.lock().unwrap();
+    if silent {
+        t.silent += 1;
+    }
+    if shape == Shape::Vk {
+        if let Some(id) = t.seen.get(&(chat, random_id)) {
+            let id = *id;
+            t.repeats += 1;
+            return id;
+        }
+        t.seen.insert((chat, random_id), chat);
+    }
+    *t.taken.entry(chat).or_default() += 1;
+    chat
+}
+
+fn ok(shape: Shape, id: i64) -> String {
+    match shape {
+        Shape::Telegram => ok_body(id),
+        Shape::Vk => format!(r#"{{"response":{id}}}"#),
+    }
+}
+
 /// Starts the faulty server; one fault in five, spread over the five kinds.
-async fn faulty_telegram(tally: Arc<Mutex<Tally>>) -> u16 {
+async fn faulty_server(shape: Shape, tally: Arc<Mutex<Tally>>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let dice = Arc::new(AtomicU64::new(0x9e37_79b9_7f4a_7c15));
@@ -92,13 +147,21 @@ async fn faulty_telegram(tally: Arc<Mutex<Tally>>) -> u16 {
                 let Some(body) = read_request(&mut stream).await else {
                     return;
                 };
-                let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                let chat = request["chat_id"].as_i64().unwrap_or(-1);
+                let (chat, random_id) = addressed(shape, &body);
                 match roll {
                     1 => {
                         tally.lock().unwrap().throttled += 1;
-                        answer(&mut stream, "429 Too Many Requests",
-                            r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 1","parameters":{"retry_after":1}}"#).await;
+                        let throttled = match shape {
+                            Shape::Telegram => (
+                                "429 Too Many Requests",
+                                r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 1","parameters":{"retry_after":1}}"#,
+                            ),
+                            Shape::Vk => (
+                                "200 OK",
+                                r#"{"error":{"error_code":6,"error_msg":"Too many requests per second"}}"#,
+                            ),
+                        };
+                        answer(&mut stream, throttled.0, throttled.1).await;
                     }
                     2 => {
                         tally.lock().unwrap().failed_5xx += 1;
@@ -111,19 +174,15 @@ async fn faulty_telegram(tally: Arc<Mutex<Tally>>) -> u16 {
                     }
                     3 | 4 => {
                         // Took the message; the answer is lost (a reset) or comes too late.
-                        {
-                            let mut t = tally.lock().unwrap();
-                            *t.taken.entry(chat).or_default() += 1;
-                            t.silent += 1;
-                        }
+                        let id = take(shape, &tally, chat, random_id, true);
                         if roll == 4 {
                             tokio::time::sleep(Duration::from_millis(1_500)).await;
-                            answer(&mut stream, "200 OK", &ok_body(chat)).await;
+                            answer(&mut stream, "200 OK", &ok(shape, id)).await;
                         }
                     }
                     _ => {
-                        *tally.lock().unwrap().taken.entry(chat).or_default() += 1;
-                        answer(&mut stream, "200 OK", &ok_body(chat)).await;
+                        let id = take(shape, &tally, chat, random_id, false);
+                        answer(&mut stream, "200 OK", &ok(shape, id)).await;
                     }
                 }
             });
@@ -138,34 +197,25 @@ fn ok_body(chat: i64) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_faulty_telegram_gets_no_message_twice_and_loses_nobody() {
-    let tally = Arc::new(Mutex::new(Tally::default()));
-    let port = faulty_telegram(tally.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (recipients, mailing) = write_inputs(dir.path(), PEOPLE);
-    let channels = dir.path().join("channels.json");
-    std::fs::write(
-        &channels,
-        serde_json::json!({
-            "telegram": {"bot_token": "env:TG_TOKEN", "api_base": format!("http://127.0.0.1:{port}"),
-                         "rate_per_sec": 0, "per_chat_per_sec": 0, "timeout_secs": 1},
-            "concurrency": 16
-        })
-        .to_string(),
-    )
-    .unwrap();
-    let db = dir.path().join("journal.db").to_str().unwrap().to_owned();
-    let outbox = dir.path().join("out");
+/// Runs `campaign run` until the mailing is done, two minutes later each time (after a pause
+/// or with retries waiting); the number of runs and the last summary.
+async fn run_until_done(
+    db: &str,
+    dir: &std::path::Path,
+    mailing: &std::path::Path,
+    recipients: &std::path::Path,
+    channels: &std::path::Path,
+) -> (usize, serde_json::Value) {
+    let outbox = dir.join("out");
     let mut runs = 0;
     let mut minute = 0;
-    let summary = loop {
+    loop {
         runs += 1;
         assert!(runs < 40, "the mailing never finished");
         let now = format!("2026-11-22T10:{minute:02}:30+03:00");
         let args = [
             "--db",
-            &db,
+            db,
             "run",
             "--mailing",
             mailing.to_str().unwrap(),
@@ -183,6 +233,7 @@ async fn a_faulty_telegram_gets_no_message_twice_and_loses_nobody() {
             Command::new(campaign_binary())
                 .args(&args)
                 .env("TG_TOKEN", "123:secret")
+                .env("VK_TOKEN", "vk1.a.secret")
                 .output()
                 .unwrap()
         })
@@ -196,11 +247,31 @@ async fn a_faulty_telegram_gets_no_message_twice_and_loses_nobody() {
         );
         let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         if summary["state"] == "done" {
-            break summary;
+            return (runs, summary);
         }
-        // Paused by a streak of failures, or retries still waiting: come back later.
         minute += 2;
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_faulty_telegram_gets_no_message_twice_and_loses_nobody() {
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let port = faulty_server(Shape::Telegram, tally.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (recipients, mailing) = write_inputs(dir.path(), PEOPLE);
+    let channels = dir.path().join("channels.json");
+    std::fs::write(
+        &channels,
+        serde_json::json!({
+            "telegram": {"bot_token": "env:TG_TOKEN", "api_base": format!("http://127.0.0.1:{port}"),
+                         "rate_per_sec": 0, "per_chat_per_sec": 0, "timeout_secs": 1},
+            "concurrency": 16
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let db = dir.path().join("journal.db").to_str().unwrap().to_owned();
+    let (runs, summary) = run_until_done(&db, dir.path(), &mailing, &recipients, &channels).await;
     let tally = tally.lock().unwrap();
     let twice: Vec<(&i64, &usize)> = tally.taken.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "chats messaged twice: {twice:?}");
@@ -222,6 +293,62 @@ async fn a_faulty_telegram_gets_no_message_twice_and_loses_nobody() {
     eprintln!(
         "faults: runs {runs}, taken {}, silent {}, 429 {}, 5xx {}, dropped unread {}; journal: sent {sent}, unknown {unknown}, failed {failed}; summary {summary}",
         tally.taken.len(),
+        tally.silent,
+        tally.throttled,
+        tally.failed_5xx,
+        tally.dropped_unread
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_faulty_vk_delivers_each_message_exactly_once_through_random_id() {
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let port = faulty_server(Shape::Vk, tally.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let recipients = dir.path().join("people.jsonl");
+    let people: String = (1..=PEOPLE)
+        .map(|i| format!("{{\"id\": \"c-{i}\", \"contacts\": {{\"vk_user_id\": {i}}}}}\n"))
+        .collect();
+    std::fs::write(&recipients, people).unwrap();
+    let mailing = dir.path().join("mailing.json");
+    std::fs::write(
+        &mailing,
+        r#"{"id": "m-crash", "kind": "one_time", "class": "service",
+            "schedule": {"start": "2026-11-22T10:00", "tz": "Europe/Moscow", "every": "once"},
+            "channels": ["vk"], "content": {"default": {"text": "ваш заказ готов"}}}"#,
+    )
+    .unwrap();
+    let channels = dir.path().join("channels.json");
+    std::fs::write(
+        &channels,
+        serde_json::json!({
+            "vk": {"token": "env:VK_TOKEN", "api_base": format!("http://127.0.0.1:{port}"),
+                   "rate_per_sec": 0, "timeout_secs": 1},
+            "concurrency": 16
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let db = dir.path().join("journal.db").to_str().unwrap().to_owned();
+    let (runs, _) = run_until_done(&db, dir.path(), &mailing, &recipients, &channels).await;
+    let tally = tally.lock().unwrap();
+    let twice: Vec<(&i64, &usize)> = tally.taken.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "peers messaged twice: {twice:?}");
+    assert_eq!(tally.taken.len(), PEOPLE, "every peer got its message");
+    let statuses = journal_statuses(&db);
+    assert_eq!(
+        statuses,
+        [("sent".to_owned(), PEOPLE)].into_iter().collect(),
+        "on VK an ambiguous send is sent again under the same random_id, never left unknown"
+    );
+    assert!(
+        tally.repeats > 0,
+        "some messages were sent again and answered as repeats"
+    );
+    eprintln!(
+        "vk faults: runs {runs}, delivered {}, repeats answered {}, silent {}, throttled {}, 5xx {}, dropped unread {}",
+        tally.taken.len(),
+        tally.repeats,
         tally.silent,
         tally.throttled,
         tally.failed_5xx,
