@@ -124,3 +124,100 @@ async fn an_outage_pauses_the_mailing_and_the_next_run_sends_everyone_once() {
         [("sent".to_owned(), PEOPLE)].into_iter().collect()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_smtp_outage_pauses_and_the_run_after_it_finishes() {
+    use crate::smtp_server::{Security, SmtpServer};
+    const MAILBOXES: usize = 30;
+    let dir = tempfile::tempdir().unwrap();
+    let people: String = (1..=MAILBOXES)
+        .map(|i| {
+            format!(
+                "{{\"id\": \"c-{i}\", \"contacts\": {{\"email\": \"guest{i}@example.com\"}}}}\n"
+            )
+        })
+        .collect();
+    std::fs::write(dir.path().join("people.jsonl"), people).unwrap();
+    std::fs::write(
+        dir.path().join("mailing.json"),
+        r#"{"id": "m-crash", "kind": "one_time", "class": "service",
+            "schedule": {"start": "2026-11-22T10:00", "tz": "Europe/Moscow", "every": "once"},
+            "channels": ["email"],
+            "content": {"default": {"subject": "Заказ готов", "text": "Ваш заказ готов"}}}"#,
+    )
+    .unwrap();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let channels = dir.path().join("channels.json");
+    std::fs::write(
+        &channels,
+        serde_json::json!({
+            "email": {"smtp": {"host": "127.0.0.1", "port": port, "tls": "none", "user": "mailer",
+                               "password": "env:SMTP_PASS", "timeout_secs": 2},
+                      "from": "Магазин <news@shop.example>"},
+            "concurrency": 4
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let db = dir.path().join("journal.db").to_str().unwrap().to_owned();
+    let channels = channels.to_str().unwrap().to_owned();
+    let smtp_run = |now: &'static str| {
+        let (dir, db, channels) = (dir.path().to_owned(), db.clone(), channels.clone());
+        tokio::task::spawn_blocking(move || {
+            let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+            Command::new(campaign_binary())
+                .args([
+                    "--db",
+                    &db,
+                    "run",
+                    "--mailing",
+                    &path("mailing.json"),
+                    "--recipients",
+                    &path("people.jsonl"),
+                    "--outbox",
+                    &path("out"),
+                    "--channels",
+                    &channels,
+                    "--now",
+                    now,
+                ])
+                .env("SMTP_PASS", "s3cret-pass")
+                .output()
+                .unwrap()
+        })
+    };
+    let down = smtp_run("2026-11-22T10:00:30+03:00").await.unwrap();
+    let stderr = String::from_utf8_lossy(&down.stderr);
+    assert_eq!(down.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("the email channel is down"), "{stderr}");
+    assert!(!stderr.contains("s3cret-pass"), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&down.stdout).unwrap();
+    assert_eq!(
+        (summary["failed"].as_u64(), summary["queued"].as_u64()),
+        (Some(0), Some(MAILBOXES as u64))
+    );
+
+    let server = SmtpServer::start_on(port, Security::Plain, ("mailer", "s3cret-pass")).await;
+    let back = smtp_run("2026-11-22T10:05:00+03:00").await.unwrap();
+    assert!(
+        back.status.success(),
+        "{}",
+        String::from_utf8_lossy(&back.stderr)
+    );
+    let mut to: Vec<String> = server
+        .received()
+        .into_iter()
+        .flat_map(|r| r.rcpt_to)
+        .collect();
+    to.sort();
+    to.dedup();
+    assert_eq!(server.received().len(), MAILBOXES, "each message once");
+    assert_eq!(to.len(), MAILBOXES);
+    assert_eq!(
+        journal_statuses(&db),
+        [("sent".to_owned(), MAILBOXES)].into_iter().collect()
+    );
+}

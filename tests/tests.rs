@@ -10,5 +10,9 @@ mod occurrences_cli;
 mod outage;
 mod postgres_workers;
 mod segment_cli;
+/// The loopback SMTP server of the channel tests, shared rather than copied.
+#[path = "../crates/rassylka-channels/tests/support/smtp.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod smtp_server;
 mod template_cli;
 mod workers;

@@ -58,7 +58,16 @@ fn acceptor() -> TlsAcceptor {
 impl SmtpServer {
     /// Starts the server; `credentials` are the only ones AUTH accepts.
     pub(crate) async fn start(security: Security, credentials: (&str, &str)) -> SmtpServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        SmtpServer::start_on(0, security, credentials).await
+    }
+
+    /// Starts the server on `port` of the loopback (0: any free one).
+    pub(crate) async fn start_on(
+        port: u16,
+        security: Security,
+        credentials: (&str, &str),
+    ) -> SmtpServer {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
         let store = received.clone();
