@@ -9,6 +9,7 @@ mod notify_cli;
 mod occurrences_cli;
 mod outage;
 mod postgres_workers;
+mod readme;
 mod segment_cli;
 /// The loopback SMTP server of the channel tests, shared rather than copied.
 #[path = "../crates/rassylka-channels/tests/support/smtp.rs"]
