@@ -170,7 +170,39 @@ fn bad_input_exits_2_and_says_where() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("line 2"), "{stderr}");
+    // SPEC §8: `FILE:LINE: what is wrong`, and how to go on.
+    assert!(stderr.contains(&format!("{people}:2: column ")), "{stderr}");
+    assert!(stderr.contains("--skip-malformed"), "{stderr}");
+    let missing = campaign(&[
+        "--db",
+        db.to_str().unwrap(),
+        "run",
+        "--mailing",
+        &mailing,
+        "--recipients",
+        "nope.jsonl",
+        "--outbox",
+        outbox.to_str().unwrap(),
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("nope.jsonl: no such recipients file")
+    );
+    let now = campaign(&[
+        "--db",
+        db.to_str().unwrap(),
+        "run",
+        "--mailing",
+        &mailing,
+        "--recipients",
+        &people,
+        "--outbox",
+        outbox.to_str().unwrap(),
+        "--now",
+        "2026-11-22",
+    ]);
+    assert_eq!(now.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&now.stderr).contains("RFC 3339"));
     assert!(
         !outbox.join("sms.jsonl").exists()
             || std::fs::read_to_string(outbox.join("sms.jsonl"))

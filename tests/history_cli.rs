@@ -293,3 +293,54 @@ fn an_empty_journal_file_is_refused_by_every_command() {
     let sent = std::fs::metadata(outbox.join("sms.jsonl")).map_or(0, |m| m.len());
     assert_eq!(sent, 0, "nothing was sent");
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_journal_quietly() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let people: String = (1..=3_000)
+        .map(|i| format!("{{\"id\": \"c-{i}\", \"contacts\": {{\"phone\": \"+7916{i:07}\"}}}}\n"))
+        .collect();
+    let people = write(dir.path(), "people.jsonl", &people);
+    let mailing = write(dir.path(), "once.json", ONCE);
+    let db = dir.path().join("j.db");
+    let db = db.to_str().unwrap();
+    let outbox = dir.path().join("out");
+    let run = campaign(&[
+        "--db",
+        db,
+        "run",
+        "--mailing",
+        &mailing,
+        "--recipients",
+        &people,
+        "--outbox",
+        outbox.to_str().unwrap(),
+        "--now",
+        "2026-12-02T09:00:30Z",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // `campaign journal … | head -1`.
+    let mut child = std::process::Command::new(crate::crash::campaign_binary())
+        .args(["--db", db, "journal", "--mailing-id", "m-once"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("\"delivery_key\""), "{first}");
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{:?}", output.status);
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

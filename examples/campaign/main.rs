@@ -172,7 +172,9 @@ fn clock_at(now: Option<&str>) -> Result<Arc<dyn Clock>, CliError> {
     Ok(match now {
         Some(text) => Arc::new(ManualClock::starting_at(
             DateTime::parse_from_rfc3339(text)
-                .map_err(|e| bad(format!("--now `{text}`: {e}")))?
+                .map_err(|_| bad(format!(
+                    "--now `{text}`: expected an RFC 3339 instant such as 2026-11-22T10:00:00+03:00"
+                )))?
                 .with_timezone(&Utc),
         )),
         None => Arc::new(SystemClock),
@@ -184,6 +186,21 @@ fn bad(e: impl std::fmt::Display) -> CliError {
 }
 
 fn dispatch_error(e: DispatchError) -> CliError {
+    // SPEC §8: one `FILE:LINE: what is wrong` per unreadable recipients line.
+    if let DispatchError::MalformedRecipients(problems) = &e {
+        let lines: Vec<String> = problems
+            .iter()
+            .map(|p| {
+                let line = p.path.strip_prefix("line ").unwrap_or(&p.path);
+                format!("{}:{line}: {}", recipients_file(), p.message)
+            })
+            .collect();
+        return CliError::bad(format!(
+            "{} unreadable recipient line(s), nothing was sent (--skip-malformed journals them as skipped and sends the rest):\n{}",
+            problems.len(),
+            lines.join("\n")
+        ));
+    }
     if e.is_bad_input() {
         CliError::bad(e)
     } else {
@@ -231,6 +248,12 @@ struct Setup {
 }
 
 fn load(inputs: &Inputs) -> Result<Setup, CliError> {
+    if !inputs.recipients.is_file() {
+        return Err(bad(format!(
+            "{}: no such recipients file",
+            inputs.recipients.display()
+        )));
+    }
     let mailing = Mailing::from_json(&read(&inputs.mailing)?)
         .map_err(|e| bad(format!("{}: {e}", inputs.mailing.display())))?;
     let channels_file = inputs
@@ -523,7 +546,9 @@ async fn run(args: Args) -> Result<String, CliError> {
             let clock: Arc<dyn Clock> = match now {
                 Some(text) => Arc::new(views::Stopped(
                     DateTime::parse_from_rfc3339(text)
-                        .map_err(|e| bad(format!("--now `{text}`: {e}")))?
+                        .map_err(|_| bad(format!(
+                    "--now `{text}`: expected an RFC 3339 instant such as 2026-11-22T10:00:00+03:00"
+                )))?
                         .with_timezone(&Utc),
                 )),
                 None => Arc::new(SystemClock),
@@ -540,6 +565,15 @@ async fn run(args: Args) -> Result<String, CliError> {
             Ok(String::new())
         }
     }
+}
+
+/// The `--recipients` of this command line, for messages about its lines.
+fn recipients_file() -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--recipients")
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| "recipients".into())
 }
 
 fn main() -> ExitCode {

@@ -104,6 +104,15 @@ impl JournalFilter {
     }
 }
 
+/// A write to stdout; a reader that went away (`… | head -1`) ends the output quietly.
+fn written(result: std::io::Result<()>) -> Result<bool, CliError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(CliError::failed(e)),
+    }
+}
+
 /// `history`: one JSON line per occurrence, newest first.
 pub(crate) async fn history(dispatcher: &Rassylka, filter: &HistoryFilter) -> Result<(), CliError> {
     let rows = dispatcher
@@ -112,9 +121,11 @@ pub(crate) async fn history(dispatcher: &Rassylka, filter: &HistoryFilter) -> Re
         .map_err(dispatch_error)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for row in rows {
-        writeln!(out, "{}", row.to_json()).map_err(CliError::failed)?;
+        if !written(writeln!(out, "{}", row.to_json()))? {
+            return Ok(());
+        }
     }
-    out.flush().map_err(CliError::failed)
+    written(out.flush()).map(|_| ())
 }
 
 /// `journal`: one JSON line per delivery, printed page by page.
@@ -126,10 +137,12 @@ pub(crate) async fn journal(dispatcher: &Rassylka, filter: &JournalFilter) -> Re
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     while let Some(page) = pages.next_page().await.map_err(dispatch_error)? {
         for row in page {
-            writeln!(out, "{}", row.to_json()).map_err(CliError::failed)?;
+            if !written(writeln!(out, "{}", row.to_json()))? {
+                return Ok(());
+            }
         }
     }
-    out.flush().map_err(CliError::failed)
+    written(out.flush()).map(|_| ())
 }
 
 /// A clock that always reads one instant.

@@ -65,7 +65,7 @@ pub enum DispatchError {
         reason: String,
     },
     /// The recipient source failed.
-    #[error("reading recipients failed")]
+    #[error("reading recipients failed: {0}")]
     Source(#[source] BoxError),
     /// The journal failed; the message names the cause.
     #[error("the journal failed: {0}")]

@@ -81,7 +81,16 @@ impl RecipientSource for JsonlFile {
                 Ok(r)
             }
             Err(ModelError::Line { line, source }) => {
-                Err((format!("line {line}"), source.to_string()))
+                // serde's own position is inside the one-line document: its line is always
+                // 1, so only the column is worth saying.
+                let text = source.to_string();
+                let what = text
+                    .rfind(" at line ")
+                    .map_or(text.as_str(), |at| &text[..at]);
+                Err((
+                    format!("line {line}"),
+                    format!("column {}: {what}", source.column()),
+                ))
             }
             Err(ModelError::NotUtf8 { line, column }) => Err((
                 format!("line {line}"),
