@@ -63,6 +63,7 @@ fn pool_size() -> u32 {
 
 /// Telegram bot settings: `{"bot_token": "...", "api_base": "...", "rate_per_sec": 30}`.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TelegramSettings {
     /// The bot token from BotFather.
     pub bot_token: Secret,
@@ -102,6 +103,7 @@ impl TelegramSettings {
 
 /// VK community bot settings: `{"token": "...", "api_base": "...", "rate_per_sec": 20}`.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VkSettings {
     /// The community access token (rights `messages`, `photos`).
     pub token: Secret,
@@ -176,6 +178,7 @@ impl SmsSettings {
 
 /// SMS.ru: `{"provider": "smsru", "api_id": "...", "sender": "MYSHOP", "api_base": "..."}`.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SmsRuSettings {
     /// The `api_id` key.
     pub api_id: Secret,
@@ -199,6 +202,7 @@ pub struct SmsRuSettings {
 /// SMSC.ru: `{"provider": "smsc", "login": "...", "password": "...", "sender": "...", "api_base": "..."}`
 /// (or `"api_key"` instead of login and password).
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SmscSettings {
     /// The account login.
     #[serde(default)]
@@ -226,6 +230,7 @@ pub struct SmscSettings {
 /// E-mail settings: `{"smtp": {...}, "from": "Shop <news@shop.example>"}` or
 /// `{"haskimail": {...}, "from": ...}`.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EmailSettings {
     /// The `From` mailbox, `"Name <address>"` or a bare address.
     #[serde(default)]
@@ -280,6 +285,7 @@ pub enum SmtpTls {
 
 /// SMTP server settings: `{"host": ..., "port": 2525, "tls": "none", "user": ..., "password": ...}`.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SmtpSettings {
     /// Server host name.
     pub host: String,
@@ -308,6 +314,7 @@ pub struct SmtpSettings {
 
 /// HaskiMail settings: `{"server_token": ..., "from": ..., "from_name": ..., "daily_limit": N, ...}`.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HaskiMailSettings {
     /// The server token («API key»).
     #[serde(alias = "api_key", alias = "token")]
@@ -363,6 +370,7 @@ impl PushSettings {
 
 /// A pass platform reached over HTTP with a bearer token.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HttpPushSettings {
     /// Base URL of the platform, e.g. `https://api.osmicards.com/v2t`.
     pub api_base: String,
@@ -385,6 +393,7 @@ pub struct HttpPushSettings {
 /// The whole channels file. A channel it does not name goes to the outbox (the dispatcher's
 /// rule); `tariffs` and `concurrency` are read for the dispatcher.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChannelsFile {
     /// Telegram.
     #[serde(default)]
@@ -415,8 +424,17 @@ impl ChannelsFile {
     /// # Errors
     /// A configuration error naming the JSON problem.
     pub fn from_json(text: &str) -> Result<Self, ChannelError> {
-        serde_json::from_str(text)
-            .map_err(|e| ChannelError::configuration(format!("invalid channels file: {e}")))
+        let mut reader = serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(&mut reader).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let at = if path == "." {
+                String::new()
+            } else {
+                format!("{path}: ")
+            };
+            ChannelError::configuration(format!("invalid channels file: {at}{inner}"))
+        })
     }
 
     /// The same settings with every `"env:NAME"` secret replaced by `env(NAME)`.
@@ -551,11 +569,13 @@ mod build {
     pub(super) fn email(settings: EmailSettings) -> Result<Arc<dyn Channel>, ChannelError> {
         match (settings.smtp, settings.haskimail) {
             (Some(smtp), None) => {
+                let Some(from) = settings.from.as_deref().filter(|f| !f.trim().is_empty()) else {
+                    return Err(ChannelError::configuration(
+                        "email.from: required for smtp: the sender, e.g. \"Shop <news@shop.example>\"",
+                    ));
+                };
                 #[cfg(feature = "smtp")]
-                return Ok(Arc::new(crate::SmtpChannel::new(
-                    smtp,
-                    settings.from.as_deref().unwrap_or_default(),
-                )?));
+                return Ok(Arc::new(crate::SmtpChannel::new(smtp, from)?));
                 #[cfg(not(feature = "smtp"))]
                 Err(missing("smtp"))
             }

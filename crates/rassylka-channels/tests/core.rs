@@ -336,3 +336,42 @@ async fn two_outboxes_on_one_folder_write_each_key_once() {
         .collect();
     assert_eq!(keys, ["k-1", "k-2", "k-3"]);
 }
+
+#[test]
+fn unknown_keys_anywhere_in_a_channels_file_are_refused_with_their_path() {
+    for (json, path) in [
+        (
+            r#"{"email": {"smtp": {"host": "h", "prot": 2525}, "from": "a@b.example"}}"#,
+            "email.smtp.prot: unknown field `prot`",
+        ),
+        (
+            r#"{"sms": {"provider": "smsru", "api_id": "k", "sendr": "SHOP"}}"#,
+            "unknown field `sendr`",
+        ),
+        (
+            r#"{"telegram": {"bot_token": "t", "rate": 5}}"#,
+            "telegram.rate: unknown field `rate`",
+        ),
+        (
+            r#"{"tarifs": {"sms": 4.5}}"#,
+            "tarifs: unknown field `tarifs`",
+        ),
+    ] {
+        let err = ChannelsFile::from_json(json).unwrap_err().to_string();
+        assert!(err.contains(path), "{json}: {err}");
+    }
+    let no_from = ChannelsFile::from_json(r#"{"email": {"smtp": {"host": "h"}}}"#)
+        .unwrap()
+        .build(&|_| None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(no_from.contains("email.from: required"), "{no_from}");
+    // Known keys still read, the provider tag included.
+    assert!(
+        ChannelsFile::from_json(
+            r#"{"sms": {"provider": "smsru", "api_id": "k", "sender": "SHOP"}}"#
+        )
+        .is_ok()
+    );
+}
