@@ -81,6 +81,8 @@
 //!   source for its daily/monthly counters (replaceable) read it.
 
 mod channel;
+#[cfg(any(feature = "smtp", feature = "outbox"))]
+mod email_text;
 mod error;
 mod gate;
 #[cfg(feature = "http")]

@@ -10,6 +10,7 @@ use rassylka_model::{Address, ChannelKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::email_text::{header_value, plain_part};
 use crate::segments::sms_segments;
 use crate::{Channel, ChannelError, CostEstimate, Image, Message, Receipt, Verification};
 
@@ -304,7 +305,7 @@ fn eml(to: &Address, message: &Message, date: &str) -> String {
     let _ = write!(out, "Date: {date}\r\n");
     let _ = write!(out, "To: {to}\r\n");
     if let Some(subject) = &message.subject {
-        let _ = write!(out, "Subject: {}\r\n", header_text(subject));
+        let _ = write!(out, "Subject: {}\r\n", header_text(&header_value(subject)));
     }
     let _ = write!(
         out,
@@ -312,7 +313,7 @@ fn eml(to: &Address, message: &Message, date: &str) -> String {
         header_text(&message.delivery_key)
     );
     for (name, value) in &message.headers {
-        let _ = write!(out, "{name}: {}\r\n", header_text(value));
+        let _ = write!(out, "{name}: {}\r\n", header_text(&header_value(value)));
     }
     out.push_str("MIME-Version: 1.0\r\n");
     let part = |content_type: &str, body: &str| {
@@ -321,14 +322,15 @@ fn eml(to: &Address, message: &Message, date: &str) -> String {
             base64_lines(body)
         )
     };
+    let text = plain_part(&message.text, message.html.as_deref());
     match &message.html {
-        None => out.push_str(&part("text/plain", &message.text)),
+        None => out.push_str(&part("text/plain", &text)),
         Some(html) => {
             let boundary = format!("rassylka-{hash}");
             let _ = write!(
                 out,
                 "Content-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\n{}--{boundary}\r\n{}--{boundary}--\r\n",
-                part("text/plain", &message.text),
+                part("text/plain", &text),
                 part("text/html", html),
             );
         }

@@ -3,6 +3,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+
+use crate::email_text::{header_value, plain_part};
 use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
@@ -202,13 +204,13 @@ impl SmtpChannel {
         let mut builder = lettre::Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(message.subject.clone().unwrap_or_default())
+            .subject(header_value(message.subject.as_deref().unwrap_or_default()))
             .message_id(Some(message_id.clone()));
         for (name, value) in &message.headers {
             let name = HeaderName::new_from_ascii(name.clone()).map_err(|e| {
                 ChannelError::rejected(format!("smtp: invalid header name `{name}`")).with_source(e)
             })?;
-            builder = builder.raw_header(HeaderValue::new(name, value.clone()));
+            builder = builder.raw_header(HeaderValue::new(name, header_value(value)));
         }
         let image = match &message.image {
             Some(image @ Image::Path(path)) => {
@@ -221,13 +223,13 @@ impl SmtpChannel {
             }
             _ => None,
         };
-        let plain = SinglePart::plain(message.text.clone());
+        let text = plain_part(&message.text, message.html.as_deref());
+        let plain = SinglePart::plain(text.clone());
         let built = match (&message.html, image) {
             (None, None) => builder.singlepart(plain),
-            (Some(html), None) => builder.multipart(MultiPart::alternative_plain_html(
-                message.text.clone(),
-                html.clone(),
-            )),
+            (Some(html), None) => {
+                builder.multipart(MultiPart::alternative_plain_html(text, html.clone()))
+            }
             (Some(html), Some((name, bytes, content_type))) => builder.multipart(
                 MultiPart::alternative().singlepart(plain).multipart(
                     MultiPart::related()

@@ -225,3 +225,37 @@ async fn every_reply_code_of_the_reference_maps_to_its_class() {
         assert_eq!(error.provider_code(), Some(&reply[..3]));
     }
 }
+
+#[tokio::test]
+async fn html_only_mail_gets_a_text_part_and_header_values_stay_on_their_line() {
+    let server = SmtpServer::start(Security::Plain, ("mailer", "pw")).await;
+    let channel = channel(server.port, "pw");
+    let message = Message::new("k-html", "")
+        .with_subject("Hello\r\nBcc: victim@evil.example\0")
+        .with_html(r#"<style>p{color:red}</style><p>Hello, <a href="https://shop.example/sale">our sale</a>!</p>"#);
+    channel
+        .send(&to("anna@example.com"), &message)
+        .await
+        .unwrap();
+    let data = &server.received()[0].data;
+    assert!(
+        data.contains("Subject: Hello  Bcc: victim@evil.example \r\n"),
+        "{data}"
+    );
+    assert!(
+        !data
+            .lines()
+            .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
+        "{data}"
+    );
+    let plain = data
+        .split("Content-Type: text/plain")
+        .nth(1)
+        .and_then(|p| p.split("\r\n--").next())
+        .unwrap_or_default();
+    assert!(
+        plain.contains("Hello, our sale (https://shop.example/sale)!"),
+        "the text part: {plain}"
+    );
+    assert!(!plain.contains("color"), "{plain}");
+}

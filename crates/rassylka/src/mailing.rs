@@ -455,12 +455,19 @@ impl Mailing {
             }
         };
         let subject = compile(self.piece(channel, |c| c.subject.as_ref()), "subject");
-        let text = compile(self.piece(channel, |c| c.text.as_ref()), "text");
-        let html = if channel == ChannelKind::Email {
-            compile(self.piece(channel, |c| c.html.as_ref()), "html")
-        } else {
-            None
-        };
+        let mut text_piece = self.piece(channel, |c| c.text.as_ref());
+        let html_piece = (channel == ChannelKind::Email)
+            .then(|| self.piece(channel, |c| c.html.as_ref()))
+            .flatten();
+        // An e-mail's own HTML is not paired with the default text (written for SMS and the
+        // messengers): its text part is derived from the HTML instead (SPEC §7d).
+        if let (Some((html_from, ..)), Some((text_from, ..))) = (&html_piece, &text_piece)
+            && html_from != text_from
+        {
+            text_piece = None;
+        }
+        let text = compile(text_piece, "text");
+        let html = compile(html_piece, "html");
         let image = self
             .piece(channel, |c| c.image.as_ref())
             .map(|(_, image, _)| image.clone())

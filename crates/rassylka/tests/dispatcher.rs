@@ -1199,3 +1199,37 @@ async fn a_wrong_number_is_journaled_with_why_and_gets_nothing() {
     );
     assert!(reason("b").contains("8 916 765-43-2"), "{}", reason("b"));
 }
+
+#[tokio::test]
+async fn an_email_with_its_own_html_does_not_take_the_sms_text_as_its_text_part() {
+    let anna: Recipient = serde_json::from_str(
+        r#"{"id": "a", "first_name": "Анна", "consent": {"advertising": true}, "contacts": {"email": "a@example.com", "phone": "+79160000001"}}"#,
+    )
+    .unwrap();
+    let email = Arc::new(MemoryChannel::new(ChannelKind::Email));
+    let sms = Arc::new(MemoryChannel::new(ChannelKind::Sms));
+    let d = Rassylka::builder()
+        .recipients(MemorySource::new(vec![anna]))
+        .store(SqliteStore::temporary().await.unwrap())
+        .channel(email.clone())
+        .channel(sms.clone())
+        .build()
+        .unwrap();
+    let m = Mailing::from_json(
+        r#"{"id": "m-1", "channels": ["sms", "email"], "mode": "all",
+            "content": {"default": {"text": "{first_name}, скидка 20% по SMS"},
+                        "email": {"subject": "Скидка", "html": "<p>{first_name}, скидка 20% на всё</p>"}}}"#,
+    )
+    .unwrap();
+    d.save(&m).await.unwrap();
+    d.confirm("m-1").await.unwrap();
+    d.run_mailing("m-1").await.unwrap();
+    assert_eq!(sms.sent()[0].message.text, "Анна, скидка 20% по SMS");
+    let mail = &email.sent()[0].message;
+    assert_eq!(mail.html.as_deref(), Some("<p>Анна, скидка 20% на всё</p>"));
+    assert!(
+        mail.text.is_empty(),
+        "the adapter derives the text part from the HTML, not from the SMS text: {}",
+        mail.text
+    );
+}
