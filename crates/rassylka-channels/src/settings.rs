@@ -310,6 +310,10 @@ pub struct SmtpSettings {
     /// Accepts self-signed certificates (test servers only).
     #[serde(default)]
     pub accept_invalid_certs: bool,
+    /// The name given in EHLO (default: the sender's domain, which receiving servers check
+    /// against their records better than a machine's short host name).
+    #[serde(default)]
+    pub hello_name: Option<String>,
 }
 
 /// HaskiMail settings: `{"server_token": ..., "from": ..., "from_name": ..., "daily_limit": N, ...}`.

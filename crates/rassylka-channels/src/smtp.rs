@@ -9,6 +9,7 @@ use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use rassylka_model::{Address, ChannelKind};
 use sha2::{Digest, Sha256};
@@ -41,6 +42,15 @@ impl std::fmt::Debug for SmtpChannel {
             .field("settings", &self.settings)
             .field("from", &self.from.to_string())
             .finish_non_exhaustive()
+    }
+}
+
+/// A domain as its A-label (punycode); an ASCII one as it is.
+fn ascii_domain(domain: &str) -> String {
+    if domain.is_ascii() {
+        domain.to_owned()
+    } else {
+        idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_owned())
     }
 }
 
@@ -166,6 +176,12 @@ impl SmtpChannel {
                 .port(settings.port.unwrap_or(default_port))
                 .tls(tls)
                 .timeout(Some(Duration::from_secs(settings.timeout_secs)))
+                .hello_name(ClientId::Domain(
+                    settings
+                        .hello_name
+                        .clone()
+                        .unwrap_or_else(|| ascii_domain(&domain)),
+                ))
                 .pool_config(PoolConfig::new().max_size(settings.pool_size.max(1)));
         if let Some(user) = &settings.user {
             let password = settings
@@ -192,7 +208,10 @@ impl SmtpChannel {
         let Address::Email(email) = to else {
             return Err(wrong_address(ChannelKind::Email, to));
         };
-        let to: Mailbox = email.as_str().parse().map_err(|e| {
+        // The domain as its A-label (punycode): every server takes it, with or without
+        // SMTPUTF8 (SPEC §7d).
+        let ascii = format!("{}@{}", email.local_part(), ascii_domain(email.domain()));
+        let to: Mailbox = ascii.parse().map_err(|e| {
             ChannelError::rejected("smtp: the recipient address is not valid").with_source(e)
         })?;
         let hash: String = Sha256::digest(message.delivery_key.as_bytes())

@@ -259,3 +259,28 @@ async fn html_only_mail_gets_a_text_part_and_header_values_stay_on_their_line() 
     );
     assert!(!plain.contains("color"), "{plain}");
 }
+
+#[tokio::test]
+async fn an_idn_recipient_goes_out_as_its_a_label_and_ehlo_names_the_sender_domain() {
+    let server = SmtpServer::start(Security::Plain, ("mailer", "pw")).await;
+    channel(server.port, "pw")
+        .send(&to("ivan@почта.рф"), &Message::new("k-idn", "Привет"))
+        .await
+        .unwrap();
+    let received = &server.received()[0];
+    assert_eq!(received.rcpt_to, ["<ivan@xn--80a1acny.xn--p1ai>"]);
+    assert_eq!(
+        received.ehlo, "shop.example",
+        "the sender's domain by default"
+    );
+    let settings: SmtpSettings = serde_json::from_value(json!({
+        "host": "127.0.0.1", "port": server.port, "tls": "none", "user": "mailer",
+        "password": "pw", "hello_name": "mx1.shop.example"}))
+    .unwrap();
+    SmtpChannel::new(settings, "news@shop.example")
+        .unwrap()
+        .send(&to("a@example.com"), &Message::new("k-2", "hi"))
+        .await
+        .unwrap();
+    assert_eq!(server.received()[1].ehlo, "mx1.shop.example");
+}

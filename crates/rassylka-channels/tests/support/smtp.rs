@@ -29,6 +29,8 @@ pub(crate) struct Received {
     pub(crate) mail_from: String,
     pub(crate) rcpt_to: Vec<String>,
     pub(crate) data: String,
+    /// The name the client gave in EHLO.
+    pub(crate) ehlo: String,
 }
 
 pub(crate) struct SmtpServer {
@@ -138,10 +140,14 @@ async fn session(
     }
     let mut current = Received::default();
     let mut authenticated: Option<(String, String)> = None;
+    let mut ehlo = String::new();
     while let Some(raw) = line(&mut stream).await {
         let command = raw.trim_end().to_owned();
         let upper = command.to_ascii_uppercase();
+        current.ehlo.clone_from(&ehlo);
         let answer: String = if upper.starts_with("EHLO") {
+            ehlo = command.get(5..).unwrap_or_default().trim().to_owned();
+            current.ehlo.clone_from(&ehlo);
             let tls = if starttls.is_some() && !secured {
                 "250-STARTTLS\r\n"
             } else {
