@@ -73,8 +73,11 @@ async fn run() -> Result<(), CliError> {
     }
     let outbox_dir = folder.join("outbox");
     for kind in &mailing.channels {
-        let outbox: Arc<dyn Channel> =
-            Arc::new(FileOutbox::open(&outbox_dir, *kind).map_err(CliError::failed)?);
+        // The sender a real SMTP setting would give, so the .eml is the message it would send.
+        let outbox = FileOutbox::open(&outbox_dir, *kind)
+            .map_err(CliError::failed)?
+            .with_from("Бонусы к зиме <news@shop.example>");
+        let outbox: Arc<dyn Channel> = Arc::new(outbox);
         builder = builder.channel(outbox);
     }
     let dispatcher = builder.build().map_err(CliError::failed)?;

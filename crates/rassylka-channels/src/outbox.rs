@@ -47,7 +47,12 @@ pub struct FileOutbox {
     dir: PathBuf,
     kind: ChannelKind,
     seen: std::sync::Arc<std::sync::Mutex<Seen>>,
+    /// The `From` of the `.eml` files, as an SMTP adapter's settings would give it.
+    from: String,
 }
+
+/// The sender of an outbox's e-mails when none is set.
+const OUTBOX_FROM: &str = "Rassylka outbox <outbox@rassylka.invalid>";
 
 /// The keys of the outbox file, read up to a byte offset.
 #[derive(Debug, Default)]
@@ -210,7 +215,16 @@ impl FileOutbox {
             dir,
             kind,
             seen: std::sync::Arc::new(std::sync::Mutex::new(seen)),
+            from: OUTBOX_FROM.into(),
         })
+    }
+
+    /// The sender the `.eml` files name (`"Shop <news@shop.example>"`), and whose domain their
+    /// `Message-ID` is on, as the SMTP adapter's would be.
+    #[must_use]
+    pub fn with_from(mut self, from: impl Into<String>) -> Self {
+        self.from = from.into();
+        self
     }
 
     /// The `.jsonl` file this outbox appends to.
@@ -279,12 +293,37 @@ fn image_text(image: &Image) -> String {
     }
 }
 
-fn header_text(value: &str) -> String {
-    if value.is_ascii() {
-        value.replace(['\r', '\n'], " ")
-    } else {
-        format!("=?UTF-8?B?{}?=", BASE64.encode(value))
+/// `Name <address>` with a non-ASCII name as encoded words.
+fn mailbox_text(from: &str) -> String {
+    match from.rsplit_once('<') {
+        Some((name, address)) if !name.trim().is_empty() => {
+            let name = name.trim().trim_matches('"');
+            format!("{} <{address}", header_text(&header_value(name)))
+        }
+        _ => header_value(from),
     }
+}
+
+/// A header value as RFC 2047 encoded words of at most 75 characters, folded one a line
+/// (lines stay far below RFC 5322's 998); ASCII text as it is.
+fn header_text(value: &str) -> String {
+    if value.is_ascii() && value.len() <= 900 {
+        return value.replace(['\r', '\n'], " ");
+    }
+    // 45 bytes of UTF-8 are 60 of base64: with `=?UTF-8?B?` and `?=`, 72 characters.
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in value.chars() {
+        if chunk.len() + c.len_utf8() > 45 {
+            words.push(format!("=?UTF-8?B?{}?=", BASE64.encode(&chunk)));
+            chunk.clear();
+        }
+        chunk.push(c);
+    }
+    if !chunk.is_empty() || words.is_empty() {
+        words.push(format!("=?UTF-8?B?{}?=", BASE64.encode(&chunk)));
+    }
+    words.join("\r\n ")
 }
 
 fn base64_lines(text: &str) -> String {
@@ -298,10 +337,14 @@ fn base64_lines(text: &str) -> String {
 }
 
 /// A self-contained RFC 5322 message, so the dry run of an e-mail opens in any mail client.
-fn eml(to: &Address, message: &Message, date: &str) -> String {
+fn eml(from: &str, to: &Address, message: &Message, date: &str) -> String {
     let hash = hex_prefix(&message.delivery_key, 32);
+    let domain = from
+        .rsplit_once('@')
+        .map_or("rassylka.invalid", |(_, d)| d.trim_end_matches('>'));
     let mut out = String::new();
-    let _ = write!(out, "Message-ID: <{hash}@outbox.rassylka>\r\n");
+    let _ = write!(out, "Message-ID: <{hash}@{domain}>\r\n");
+    let _ = write!(out, "From: {}\r\n", mailbox_text(from));
     let _ = write!(out, "Date: {date}\r\n");
     let _ = write!(out, "To: {to}\r\n");
     if let Some(subject) = &message.subject {
@@ -355,7 +398,7 @@ impl Channel for FileOutbox {
         let eml = (self.kind == ChannelKind::Email).then(|| {
             (
                 self.eml_path(&message.delivery_key),
-                eml(to, message, &now.to_rfc2822()).into_bytes(),
+                eml(&self.from, to, message, &now.to_rfc2822()).into_bytes(),
             )
         });
         let record = OutboxRecord {

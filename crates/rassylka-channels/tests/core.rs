@@ -375,3 +375,42 @@ fn unknown_keys_anywhere_in_a_channels_file_are_refused_with_their_path() {
         .is_ok()
     );
 }
+
+#[tokio::test]
+async fn the_outbox_eml_has_a_from_a_message_id_on_its_domain_and_short_lines() {
+    use rassylka_channels::{Channel, FileOutbox};
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = FileOutbox::open(dir.path(), rassylka_model::ChannelKind::Email)
+        .unwrap()
+        .with_from("Магазин «Уют» <news@shop.example>");
+    let to = rassylka_model::Address::Email(
+        rassylka_model::EmailAddress::parse("anna@example.com").unwrap(),
+    );
+    let subject = format!(
+        "{}, подарок для вас\r\nBcc: x@evil.example",
+        "Анна-Мария ".repeat(110)
+    );
+    outbox
+        .send(
+            &to,
+            &Message::new("m-1/k-1", "")
+                .with_subject(subject)
+                .with_html("<p>Привет, <a href=\"https://shop.example/\">магазин</a></p>"),
+        )
+        .await
+        .unwrap();
+    let eml = std::fs::read_to_string(outbox.eml_path("m-1/k-1")).unwrap();
+    assert!(eml.contains("\r\nFrom: =?UTF-8?B?"), "{eml}");
+    assert!(eml.contains(" <news@shop.example>\r\n"), "{eml}");
+    assert!(
+        eml.contains("@shop.example>\r\n"),
+        "Message-ID on the sender's domain: {eml}"
+    );
+    for line in eml.split("\r\n") {
+        assert!(line.len() <= 998, "a line of {} bytes", line.len());
+        assert!(!line.to_ascii_lowercase().starts_with("bcc:"), "{line}");
+    }
+    for word in eml.split_whitespace().filter(|w| w.starts_with("=?")) {
+        assert!(word.len() <= 75, "{word}");
+    }
+}

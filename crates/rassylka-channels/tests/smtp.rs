@@ -284,3 +284,27 @@ async fn an_idn_recipient_goes_out_as_its_a_label_and_ehlo_names_the_sender_doma
         .unwrap();
     assert_eq!(server.received()[1].ehlo, "mx1.shop.example");
 }
+
+#[tokio::test]
+async fn a_very_long_subject_is_folded_into_lines_a_server_takes() {
+    let server = SmtpServer::start(Security::Plain, ("mailer", "pw")).await;
+    let name = "Анна-Мария ".repeat(110);
+    channel(server.port, "pw")
+        .send(
+            &to("a@example.com"),
+            &Message::new("k-long", "hi").with_subject(format!("{name}, подарок для вас")),
+        )
+        .await
+        .unwrap();
+    let data = &server.received()[0].data;
+    for line in data.split("\r\n") {
+        assert!(line.len() <= 998, "a line of {} bytes", line.len());
+    }
+    for word in data.split_whitespace().filter(|w| w.starts_with("=?")) {
+        assert!(
+            word.len() <= 75,
+            "an encoded word of {} characters: {word}",
+            word.len()
+        );
+    }
+}
