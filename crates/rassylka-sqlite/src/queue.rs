@@ -25,6 +25,7 @@ pub(crate) type ClaimedRow = (
     String,
     String,
     MessageColumn,
+    Option<String>,
 );
 
 /// The queued deliveries due at `?1` of occurrence `?2`, at most `?3`, oldest due first. The
@@ -52,7 +53,7 @@ pub(crate) async fn claim_in(
     let batch: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT '[' || COALESCE(group_concat('[' || d.id || ',' || (d.attempts + 1) || ',' || json_quote(d.channel) || ','
                 || json_quote(d.group_key) || ',' || d.rank || ',' || json_quote(m.delivery_key) || ','
-                || json_quote(m.recipient_id) || ',' || m.message || ']', ','), '') || ']'
+                || json_quote(m.recipient_id) || ',' || m.message || ',' || json_quote(d.error_class) || ']', ','), '') || ']'
          FROM ({DUE}) q JOIN deliveries d ON d.id = q.id JOIN messages m ON m.id = q.id"
     )))
     .bind(millis(now))
@@ -85,7 +86,17 @@ pub(crate) async fn claim_in(
     let mut claimed = rows
         .into_iter()
         .map(
-            |(id, attempts, channel, group_key, rank, delivery_key, recipient_id, message)| {
+            |(
+                id,
+                attempts,
+                channel,
+                group_key,
+                rank,
+                delivery_key,
+                recipient_id,
+                message,
+                error_class,
+            )| {
                 Ok(Delivery {
                     id,
                     occurrence_id,
@@ -99,7 +110,8 @@ pub(crate) async fn claim_in(
                     )?,
                     attempts: u32::try_from(attempts).unwrap_or_default(),
                     provider_id: None,
-                    error_class: None,
+                    // The last attempt's class: whether an earlier try may have arrived.
+                    error_class,
                     updated_at: claimed_at,
                     sent_at: None,
                     worker: Some(lease.worker.clone()),

@@ -345,6 +345,11 @@ pub async fn requeued_deliveries_do_not_count_the_attempt(store: Arc<dyn Store>)
     assert_eq!((now_due[0].id, now_due[0].attempts), (claimed[1].id, 1));
     let retried = store.claim(o.id, &w, later, 10).await.unwrap();
     assert_eq!((retried[0].id, retried[0].attempts), (claimed[0].id, 2));
+    assert_eq!(
+        retried[0].error_class.as_deref(),
+        Some("transient"),
+        "a claim tells how the last attempt ended"
+    );
     let rows = store.deliveries(o.id, 0, 10).await.unwrap();
     assert_eq!(rows[0].error_class.as_deref(), Some("transient"));
 }

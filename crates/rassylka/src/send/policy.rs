@@ -106,13 +106,32 @@ impl Rassylka {
         };
         let class = e.class();
         let text = e.to_string();
+        // An earlier attempt that may have reached the provider (on a channel that takes the
+        // key, so it was tried again) stays on record: «not sent» answers to later attempts
+        // do not prove the first one did not arrive.
+        let maybe_delivered =
+            delivery.error_class.as_deref() == Some(ErrorClass::Ambiguous.as_str());
         match class {
             ErrorClass::Transient if delivery.attempts < self.inner.config.max_attempts => {
                 let delay = self.retry_delay(delivery.attempts, e.retry_after());
+                let kept = if maybe_delivered {
+                    ErrorClass::Ambiguous
+                } else {
+                    class
+                };
                 judged.settle.outcome = Outcome::Retry {
                     not_before: now + TimeDelta::from_std(delay).unwrap_or_default(),
-                    class: class.as_str().into(),
+                    class: kept.as_str().into(),
                     error: text,
+                };
+            }
+            ErrorClass::Transient | ErrorClass::Rejected if maybe_delivered => {
+                // Out of attempts after one that may have arrived: its fate is unknown.
+                judged.settle.outcome = Outcome::Unknown {
+                    error: format!("{text}; an earlier attempt may have been delivered"),
+                };
+                judged.settle.then = GroupEffect::Hold {
+                    reason: BEHIND_UNKNOWN.into(),
                 };
             }
             ErrorClass::Ambiguous if self.idempotent(channel) => {
