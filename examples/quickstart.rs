@@ -82,33 +82,54 @@ async fn run() -> Result<(), CliError> {
     }
     let dispatcher = builder.build().map_err(CliError::failed)?;
 
+    let channels: Vec<&str> = mailing.channels.iter().map(|c| c.as_str()).collect();
+    let mode = match mailing.mode {
+        rassylka::DeliveryMode::Priority => {
+            "one message each, through the first of these channels the recipient can be reached on"
+        }
+        rassylka::DeliveryMode::All => "a message on every one of these channels",
+    };
     println!(
-        "«{}»: {} recipients, channels {:?} in {} mode\n",
+        "«{}» to {} sample recipients: {}, {mode}.\n",
         mailing.name,
         recipients.len(),
-        mailing.channels,
-        mailing.mode.as_str()
+        channels.join(" → "),
     );
     dispatcher.save(&mailing).await.map_err(CliError::failed)?;
     let preview = dispatcher
         .preview(&mailing, None)
         .await
         .map_err(CliError::failed)?;
-    println!("preview: {} matched the audience", preview.matched);
+    let reached: u64 = preview.per_channel.values().sum();
+    println!(
+        "preview: {} recipients match the audience; {reached} will get a message:",
+        preview.matched
+    );
     for (channel, n) in &preview.per_channel {
         println!("  {:<8} {n}", channel.as_str());
+    }
+    if preview.matched > reached {
+        println!(
+            "  the other {} get none (no advertising consent, unsubscribed, or no contact that works: the journal below says which)",
+            preview.matched - reached
+        );
     }
     let cost = dispatcher
         .cost(&mailing, None)
         .await
         .map_err(CliError::failed)?;
     println!("cost:");
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     for (channel, c) in &cost.per_channel {
+        let units = match channel {
+            // SMS is billed per segment (70 Cyrillic or 160 Latin characters).
+            ChannelKind::Sms => format!(", {}", plural(c.units, "segment", "segments")),
+            _ => String::new(),
+        };
         println!(
-            "  {:<8} {} messages, {} units, {} ₽",
+            "  {:<8} {}{units}, {} ₽",
             channel.as_str(),
-            c.messages,
-            c.units,
+            plural(c.messages, "message", "messages"),
             c.cost
         );
     }
@@ -125,8 +146,8 @@ async fn run() -> Result<(), CliError> {
     }
     let c = report.counts;
     println!(
-        "\nrun: {} sent, {} skipped, {} failed, {} waiting, {} unknown",
-        c.sent, c.skipped, c.failed, c.queued, c.unknown
+        "\nrun: {} sent, {} waiting, {} failed, {} unknown; {} journal rows skipped (standby channels not needed once one delivered, and recipients who get nothing)",
+        c.sent, c.queued, c.failed, c.unknown, c.skipped
     );
     for occurrence in dispatcher
         .occurrences(&mailing.id)
@@ -148,7 +169,18 @@ async fn run() -> Result<(), CliError> {
             let detail = match p.status {
                 DeliveryStatus::Sent => p.address.clone().unwrap_or_default(),
                 DeliveryStatus::Queued => match p.not_before {
-                    Some(at) => format!("waits for the send window: {}", at.to_rfc3339()),
+                    // In the recipient's own time, which the send window is about.
+                    Some(at) => {
+                        let zone = recipients
+                            .iter()
+                            .find(|r| r.id == p.recipient_id)
+                            .and_then(|r| r.timezone)
+                            .unwrap_or(mailing.zone());
+                        format!(
+                            "waits for the send window: {} in {zone}; a `campaign run` from then on sends it",
+                            at.with_timezone(&zone).format("%d.%m.%Y %H:%M")
+                        )
+                    }
                     None => "waits for a retry".to_owned(),
                 },
                 _ => p.error.clone().unwrap_or_default(),
@@ -162,7 +194,6 @@ async fn run() -> Result<(), CliError> {
         }
     }
     println!("bonuses accrued: {}", ledger.accruals().len());
-    println!("outbox: {}", outbox_dir.display());
 
     // The history of this run, as `campaign history` prints it, and as a workbook.
     let this_mailing = rassylka::HistoryQuery {
@@ -181,7 +212,20 @@ async fn run() -> Result<(), CliError> {
         .export_history(&this_mailing, &workbook)
         .await
         .map_err(CliError::failed)?;
-    println!("history workbook: {}", workbook.display());
+    println!("\nfiles:");
+    println!("  journal   {}", folder.join("journal.db").display());
+    println!(
+        "  outbox    {} (one JSON line per message in <channel>.jsonl; each e-mail also as email/*.eml, open it in a mail client)",
+        outbox_dir.display()
+    );
+    println!("  history   {}", workbook.display());
+    println!("\nnext:");
+    println!(
+        "  cargo run --example campaign -- --db {} journal --mailing-id {} --status skipped",
+        folder.join("journal.db").display(),
+        mailing.id
+    );
+    println!("  the README's «Example binaries» section: every command runs as written");
     Ok(())
 }
 
