@@ -82,6 +82,8 @@
 
 mod channel;
 #[cfg(any(feature = "smtp", feature = "outbox"))]
+mod compose;
+#[cfg(any(feature = "smtp", feature = "outbox"))]
 mod email_text;
 mod error;
 mod gate;

@@ -1,16 +1,12 @@
 use std::collections::HashSet;
-use std::fmt::Write as _;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use rassylka_model::{Address, ChannelKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::email_text::{header_value, plain_part};
 use crate::segments::sms_segments;
 use crate::{Channel, ChannelError, CostEstimate, Image, Message, Receipt, Verification};
 
@@ -293,94 +289,6 @@ fn image_text(image: &Image) -> String {
     }
 }
 
-/// `Name <address>` with a non-ASCII name as encoded words.
-fn mailbox_text(from: &str) -> String {
-    match from.rsplit_once('<') {
-        Some((name, address)) if !name.trim().is_empty() => {
-            let name = name.trim().trim_matches('"');
-            format!("{} <{address}", header_text(&header_value(name)))
-        }
-        _ => header_value(from),
-    }
-}
-
-/// A header value as RFC 2047 encoded words of at most 75 characters, folded one a line
-/// (lines stay far below RFC 5322's 998); ASCII text as it is.
-fn header_text(value: &str) -> String {
-    if value.is_ascii() && value.len() <= 900 {
-        return value.replace(['\r', '\n'], " ");
-    }
-    // 45 bytes of UTF-8 are 60 of base64: with `=?UTF-8?B?` and `?=`, 72 characters.
-    let mut words = Vec::new();
-    let mut chunk = String::new();
-    for c in value.chars() {
-        if chunk.len() + c.len_utf8() > 45 {
-            words.push(format!("=?UTF-8?B?{}?=", BASE64.encode(&chunk)));
-            chunk.clear();
-        }
-        chunk.push(c);
-    }
-    if !chunk.is_empty() || words.is_empty() {
-        words.push(format!("=?UTF-8?B?{}?=", BASE64.encode(&chunk)));
-    }
-    words.join("\r\n ")
-}
-
-fn base64_lines(text: &str) -> String {
-    let encoded = BASE64.encode(text);
-    let mut out = String::with_capacity(encoded.len() + encoded.len() / 38);
-    for chunk in encoded.as_bytes().chunks(76) {
-        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        out.push_str("\r\n");
-    }
-    out
-}
-
-/// A self-contained RFC 5322 message, so the dry run of an e-mail opens in any mail client.
-fn eml(from: &str, to: &Address, message: &Message, date: &str) -> String {
-    let hash = hex_prefix(&message.delivery_key, 32);
-    let domain = from
-        .rsplit_once('@')
-        .map_or("rassylka.invalid", |(_, d)| d.trim_end_matches('>'));
-    let mut out = String::new();
-    let _ = write!(out, "Message-ID: <{hash}@{domain}>\r\n");
-    let _ = write!(out, "From: {}\r\n", mailbox_text(from));
-    let _ = write!(out, "Date: {date}\r\n");
-    let _ = write!(out, "To: {to}\r\n");
-    if let Some(subject) = &message.subject {
-        let _ = write!(out, "Subject: {}\r\n", header_text(&header_value(subject)));
-    }
-    let _ = write!(
-        out,
-        "X-Rassylka-Delivery-Key: {}\r\n",
-        header_text(&message.delivery_key)
-    );
-    for (name, value) in &message.headers {
-        let _ = write!(out, "{name}: {}\r\n", header_text(&header_value(value)));
-    }
-    out.push_str("MIME-Version: 1.0\r\n");
-    let part = |content_type: &str, body: &str| {
-        format!(
-            "Content-Type: {content_type}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
-            base64_lines(body)
-        )
-    };
-    let text = plain_part(&message.text, message.html.as_deref());
-    match &message.html {
-        None => out.push_str(&part("text/plain", &text)),
-        Some(html) => {
-            let boundary = format!("rassylka-{hash}");
-            let _ = write!(
-                out,
-                "Content-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\n{}--{boundary}\r\n{}--{boundary}--\r\n",
-                part("text/plain", &text),
-                part("text/html", html),
-            );
-        }
-    }
-    out
-}
-
 #[async_trait]
 impl Channel for FileOutbox {
     fn takes_idempotency_key(&self) -> bool {
@@ -395,12 +303,15 @@ impl Channel for FileOutbox {
         let mut receipt = Receipt::new(message.delivery_key.clone());
         receipt.parts = Some(self.estimate(message).units);
         let now = chrono::Utc::now();
-        let eml = (self.kind == ChannelKind::Email).then(|| {
-            (
-                self.eml_path(&message.delivery_key),
-                eml(&self.from, to, message, &now.to_rfc2822()).into_bytes(),
-            )
-        });
+        // The very message the SMTP adapter would send, from the same builder.
+        let eml = if self.kind == ChannelKind::Email {
+            let from = crate::compose::sender(&self.from)?;
+            let domain = from.email.domain().to_owned();
+            let (built, _) = crate::compose::compose(&from, &domain, to, message).await?;
+            Some((self.eml_path(&message.delivery_key), built.formatted()))
+        } else {
+            None
+        };
         let record = OutboxRecord {
             delivery_key: message.delivery_key.clone(),
             recipient: to.to_string(),

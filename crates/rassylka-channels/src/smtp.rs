@@ -1,10 +1,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
-
-use crate::email_text::{header_value, plain_part};
+use lettre::message::Mailbox;
 use lettre::transport::smtp::AsyncSmtpTransportBuilder;
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
@@ -12,10 +9,8 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use rassylka_model::{Address, ChannelKind};
-use sha2::{Digest, Sha256};
 
-use crate::channel::wrong_address;
-use crate::{Channel, ChannelError, Image, Message, Receipt, SmtpSettings, SmtpTls, Verification};
+use crate::{Channel, ChannelError, Message, Receipt, SmtpSettings, SmtpTls, Verification};
 
 /// The SMTP adapter (lettre, tokio, rustls): one pooled transport per channel, plain text or
 /// `multipart/alternative` text + HTML, a local image inline as `cid:image` (the HTML refers
@@ -42,15 +37,6 @@ impl std::fmt::Debug for SmtpChannel {
             .field("settings", &self.settings)
             .field("from", &self.from.to_string())
             .finish_non_exhaustive()
-    }
-}
-
-/// A domain as its A-label (punycode); an ASCII one as it is.
-fn ascii_domain(domain: &str) -> String {
-    if domain.is_ascii() {
-        domain.to_owned()
-    } else {
-        idna::domain_to_ascii(domain).unwrap_or_else(|_| domain.to_owned())
     }
 }
 
@@ -180,7 +166,7 @@ impl SmtpChannel {
                     settings
                         .hello_name
                         .clone()
-                        .unwrap_or_else(|| ascii_domain(&domain)),
+                        .unwrap_or_else(|| crate::compose::ascii_domain(&domain)),
                 ))
                 .pool_config(PoolConfig::new().max_size(settings.pool_size.max(1)));
         if let Some(user) = &settings.user {
@@ -205,69 +191,7 @@ impl SmtpChannel {
         to: &Address,
         message: &Message,
     ) -> Result<(lettre::Message, String), ChannelError> {
-        let Address::Email(email) = to else {
-            return Err(wrong_address(ChannelKind::Email, to));
-        };
-        // The domain as its A-label (punycode): every server takes it, with or without
-        // SMTPUTF8 (SPEC §7d).
-        let ascii = format!("{}@{}", email.local_part(), ascii_domain(email.domain()));
-        let to: Mailbox = ascii.parse().map_err(|e| {
-            ChannelError::rejected("smtp: the recipient address is not valid").with_source(e)
-        })?;
-        let hash: String = Sha256::digest(message.delivery_key.as_bytes())
-            .iter()
-            .take(16)
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let message_id = format!("<{hash}@{}>", self.domain);
-        let mut builder = lettre::Message::builder()
-            .from(self.from.clone())
-            .to(to)
-            .subject(header_value(message.subject.as_deref().unwrap_or_default()))
-            .message_id(Some(message_id.clone()));
-        for (name, value) in &message.headers {
-            let name = HeaderName::new_from_ascii(name.clone()).map_err(|e| {
-                ChannelError::rejected(format!("smtp: invalid header name `{name}`")).with_source(e)
-            })?;
-            builder = builder.raw_header(HeaderValue::new(name, header_value(value)));
-        }
-        let image = match &message.image {
-            Some(image @ Image::Path(path)) => {
-                let bytes = tokio::fs::read(path).await.map_err(|e| {
-                    ChannelError::rejected("smtp: cannot read the image file").with_source(e)
-                })?;
-                let content_type = ContentType::parse(image.mime_type())
-                    .map_err(|e| ChannelError::rejected("smtp: bad image type").with_source(e))?;
-                Some((image.file_name(), bytes, content_type))
-            }
-            _ => None,
-        };
-        let text = plain_part(&message.text, message.html.as_deref());
-        let plain = SinglePart::plain(text.clone());
-        let built = match (&message.html, image) {
-            (None, None) => builder.singlepart(plain),
-            (Some(html), None) => {
-                builder.multipart(MultiPart::alternative_plain_html(text, html.clone()))
-            }
-            (Some(html), Some((name, bytes, content_type))) => builder.multipart(
-                MultiPart::alternative().singlepart(plain).multipart(
-                    MultiPart::related()
-                        .singlepart(SinglePart::html(html.clone()))
-                        .singlepart(
-                            Attachment::new_inline_with_name("image".to_owned(), name)
-                                .body(bytes, content_type),
-                        ),
-                ),
-            ),
-            (None, Some((name, bytes, content_type))) => builder.multipart(
-                MultiPart::mixed()
-                    .singlepart(plain)
-                    .singlepart(Attachment::new(name).body(bytes, content_type)),
-            ),
-        };
-        let built = built
-            .map_err(|e| ChannelError::rejected("smtp: cannot build the message").with_source(e))?;
-        Ok((built, message_id))
+        crate::compose::compose(&self.from, &self.domain, to, message).await
     }
 }
 
