@@ -223,11 +223,8 @@ impl<'m> Planner<'m> {
             .collect();
         if channels.is_empty() {
             // Say what is wrong with the contacts it has, when that is why.
-            let reason =
-                match exclusion_reason(r, Exclusion::InvalidContact, &self.mailing.channels) {
-                    detailed if detailed.contains(": invalid ") => detailed,
-                    _ => "not reachable on any of the mailing's channels".into(),
-                };
+            let reason = invalid_contacts(r, &self.mailing.channels)
+                .unwrap_or_else(|| "not reachable on any of the mailing's channels".into());
             out.push(self.skipped(&r.id, &r.id, r.id.clone(), None, reason));
             return;
         }
@@ -352,29 +349,33 @@ fn group_suffix<'a>(group: &'a str, recipient_id: &str) -> &'a str {
 
 /// Why a recipient gets nothing; for invalid contacts, what is wrong with each of them.
 fn exclusion_reason(r: &Recipient, why: Exclusion, channels: &[ChannelKind]) -> String {
-    if why != Exclusion::InvalidContact {
-        return exclusion_text(why).into();
+    match why {
+        Exclusion::InvalidContact => {
+            invalid_contacts(r, channels).unwrap_or_else(|| exclusion_text(why).into())
+        }
+        _ => exclusion_text(why).into(),
     }
+}
+
+/// `invalid_contact: sms: invalid phone number …` for the mailing's channels whose contact
+/// the recipient has but which does not validate; `None` when there is none such.
+fn invalid_contacts(r: &Recipient, channels: &[ChannelKind]) -> Option<String> {
     let problems: Vec<String> = channels
         .iter()
         .filter_map(|channel| {
-            let contact = match channel {
-                ChannelKind::Sms => r.contacts.phone.as_deref(),
-                ChannelKind::Email => r.contacts.email.as_deref(),
-                _ => None,
-            }?;
             let error = match channel {
-                ChannelKind::Sms => rassylka_model::PhoneNumber::parse(contact).err()?,
-                _ => rassylka_model::EmailAddress::parse(contact).err()?,
+                ChannelKind::Sms => {
+                    rassylka_model::PhoneNumber::parse(r.contacts.phone.as_deref()?).err()?
+                }
+                ChannelKind::Email => {
+                    rassylka_model::EmailAddress::parse(r.contacts.email.as_deref()?).err()?
+                }
+                _ => return None,
             };
             Some(format!("{channel}: {error}"))
         })
         .collect();
-    if problems.is_empty() {
-        exclusion_text(why).into()
-    } else {
-        format!("invalid_contact: {}", problems.join("; "))
-    }
+    (!problems.is_empty()).then(|| format!("invalid_contact: {}", problems.join("; ")))
 }
 
 fn exclusion_text(why: Exclusion) -> &'static str {
