@@ -76,7 +76,8 @@ async fn run() -> Result<(), CliError> {
         // The sender a real SMTP setting would give, so the .eml is the message it would send.
         let outbox = FileOutbox::open(&outbox_dir, *kind)
             .map_err(CliError::failed)?
-            .with_from("Бонусы к зиме <news@shop.example>");
+            .with_from("Бонусы к зиме <news@shop.example>")
+            .map_err(CliError::failed)?;
         let outbox: Arc<dyn Channel> = Arc::new(outbox);
         builder = builder.channel(outbox);
     }

@@ -44,11 +44,17 @@ pub struct FileOutbox {
     kind: ChannelKind,
     seen: std::sync::Arc<std::sync::Mutex<Seen>>,
     /// The `From` of the `.eml` files, as an SMTP adapter's settings would give it.
-    from: String,
+    from: lettre::message::Mailbox,
 }
 
 /// The sender of an outbox's e-mails when none is set.
-const OUTBOX_FROM: &str = "Rassylka outbox <outbox@rassylka.invalid>";
+fn outbox_from() -> lettre::message::Mailbox {
+    lettre::message::Mailbox::new(
+        Some("Rassylka outbox".into()),
+        lettre::Address::new("outbox", "rassylka.invalid")
+            .unwrap_or_else(|_| unreachable!("a fixed valid address")),
+    )
+}
 
 /// The keys of the outbox file, read up to a byte offset.
 #[derive(Debug, Default)]
@@ -211,16 +217,18 @@ impl FileOutbox {
             dir,
             kind,
             seen: std::sync::Arc::new(std::sync::Mutex::new(seen)),
-            from: OUTBOX_FROM.into(),
+            from: outbox_from(),
         })
     }
 
     /// The sender the `.eml` files name (`"Shop <news@shop.example>"`), and whose domain their
     /// `Message-ID` is on, as the SMTP adapter's would be.
-    #[must_use]
-    pub fn with_from(mut self, from: impl Into<String>) -> Self {
-        self.from = from.into();
-        self
+    ///
+    /// # Errors
+    /// A configuration error when `from` is not a mailbox.
+    pub fn with_from(mut self, from: &str) -> Result<Self, ChannelError> {
+        self.from = crate::compose::sender(from)?;
+        Ok(self)
     }
 
     /// The `.jsonl` file this outbox appends to.
@@ -305,9 +313,8 @@ impl Channel for FileOutbox {
         let now = chrono::Utc::now();
         // The very message the SMTP adapter would send, from the same builder.
         let eml = if self.kind == ChannelKind::Email {
-            let from = crate::compose::sender(&self.from)?;
-            let domain = from.email.domain().to_owned();
-            let (built, _) = crate::compose::compose(&from, &domain, to, message).await?;
+            let domain = self.from.email.domain();
+            let (built, _) = crate::compose::compose(&self.from, domain, to, message).await?;
             Some((self.eml_path(&message.delivery_key), built.formatted()))
         } else {
             None

@@ -382,7 +382,8 @@ async fn the_outbox_eml_has_a_from_a_message_id_on_its_domain_and_short_lines() 
     let dir = tempfile::tempdir().unwrap();
     let outbox = FileOutbox::open(dir.path(), rassylka_model::ChannelKind::Email)
         .unwrap()
-        .with_from("Магазин «Уют» <news@shop.example>");
+        .with_from("Магазин «Уют» <news@shop.example>")
+        .unwrap();
     let to = rassylka_model::Address::Email(
         rassylka_model::EmailAddress::parse("anna@example.com").unwrap(),
     );
