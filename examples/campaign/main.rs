@@ -168,17 +168,44 @@ impl Reader {
     }
 }
 
+/// `--now` as an instant.
+fn instant(text: &str) -> Result<DateTime<Utc>, CliError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|_| {
+            bad(format!(
+                "--now `{text}`: expected an RFC 3339 instant such as 2026-11-22T10:00:00+03:00"
+            ))
+        })
+}
+
 fn clock_at(now: Option<&str>) -> Result<Arc<dyn Clock>, CliError> {
     Ok(match now {
-        Some(text) => Arc::new(ManualClock::starting_at(
-            DateTime::parse_from_rfc3339(text)
-                .map_err(|_| bad(format!(
-                    "--now `{text}`: expected an RFC 3339 instant such as 2026-11-22T10:00:00+03:00"
-                )))?
-                .with_timezone(&Utc),
-        )),
+        Some(text) => Arc::new(ManualClock::starting_at(instant(text)?)),
         None => Arc::new(SystemClock),
     })
+}
+
+/// The adapters a channels file names, and the outbox for every other channel of `kinds`.
+pub(crate) fn adapters(
+    file: Option<&ChannelsFile>,
+    kinds: &[ChannelKind],
+    outbox: &Path,
+) -> Result<BTreeMap<ChannelKind, Arc<dyn Channel>>, CliError> {
+    let mut channels: BTreeMap<ChannelKind, Arc<dyn Channel>> = match file {
+        Some(file) => file
+            .build(&|name| std::env::var(name).ok())
+            .map_err(|e| bad(format!("channels: {e}")))?,
+        None => BTreeMap::new(),
+    };
+    for kind in kinds {
+        if !channels.contains_key(kind) {
+            let outbox = FileOutbox::open(outbox, *kind)
+                .map_err(|e| CliError::failed(format!("{}: {e}", outbox.display())))?;
+            channels.insert(*kind, Arc::new(outbox));
+        }
+    }
+    Ok(channels)
 }
 
 fn bad(e: impl std::fmt::Display) -> CliError {
@@ -429,19 +456,11 @@ async fn run(args: Args) -> Result<String, CliError> {
                 })
                 .transpose()?;
             let clock = clock_at(now.as_deref())?;
-            let mut channels: BTreeMap<ChannelKind, Arc<dyn Channel>> = match &setup.channels_file {
-                Some(file) => file
-                    .build(&|name| std::env::var(name).ok())
-                    .map_err(|e| bad(format!("channels: {e}")))?,
-                None => BTreeMap::new(),
-            };
-            for kind in &setup.mailing.channels {
-                if !channels.contains_key(kind) {
-                    let outbox = FileOutbox::open(outbox, *kind)
-                        .map_err(|e| CliError::failed(format!("{}: {e}", outbox.display())))?;
-                    channels.insert(*kind, Arc::new(outbox));
-                }
-            }
+            let channels = adapters(
+                setup.channels_file.as_ref(),
+                &setup.mailing.channels,
+                outbox,
+            )?;
             let (dispatcher, store) = dispatcher(
                 &args.db,
                 inputs,
@@ -544,13 +563,7 @@ async fn run(args: Args) -> Result<String, CliError> {
         } => {
             // `--now` is the instant itself: a clock that does not run on from it.
             let clock: Arc<dyn Clock> = match now {
-                Some(text) => Arc::new(views::Stopped(
-                    DateTime::parse_from_rfc3339(text)
-                        .map_err(|_| bad(format!(
-                    "--now `{text}`: expected an RFC 3339 instant such as 2026-11-22T10:00:00+03:00"
-                )))?
-                        .with_timezone(&Utc),
-                )),
+                Some(text) => Arc::new(views::Stopped(instant(text)?)),
                 None => Arc::new(SystemClock),
             };
             let reader = journal_reader(&args.db, clock, true).await?;

@@ -1,10 +1,9 @@
 //! `notify`: one service notice for an event from the host system (SPEC §7g).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rassylka::channels::{Channel, ChannelsFile, FileOutbox, SmsSettings};
+use rassylka::channels::{ChannelsFile, SmsSettings};
 use rassylka::model::ChannelKind;
 use rassylka::{
     DispatchError, Dispatcher, JsonlFile, MemoryLedger, NoticeEvent, Notices, Rassylka, Sender,
@@ -72,19 +71,7 @@ pub(crate) async fn notify(db: &str, args: &Notify) -> Result<String, CliError> 
             ));
         }
     }
-    let mut channels: BTreeMap<ChannelKind, Arc<dyn Channel>> = match &file {
-        Some(file) => file
-            .build(&|name| std::env::var(name).ok())
-            .map_err(|e| bad(format!("channels: {e}")))?,
-        None => BTreeMap::new(),
-    };
-    for kind in notices.channels() {
-        if !channels.contains_key(kind) {
-            let outbox = FileOutbox::open(&args.outbox, *kind)
-                .map_err(|e| CliError::failed(format!("{}: {e}", args.outbox.display())))?;
-            channels.insert(*kind, Arc::new(outbox));
-        }
-    }
+    let channels = crate::adapters(file.as_ref(), notices.channels(), &args.outbox)?;
     let store = open_journal(db).await?;
     let mut builder = Rassylka::builder()
         .recipients(JsonlFile::new(&args.recipients))
