@@ -12,6 +12,44 @@ pub struct Problem {
     pub message: String,
 }
 
+impl Problem {
+    /// A problem at `path`.
+    pub(crate) fn new(path: impl Into<String>, message: impl fmt::Display) -> Problem {
+        Problem {
+            path: path.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// `key` under the JSON path `prefix`.
+pub(crate) fn json_path(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+/// A problem for every key of `object` that is not `known`: unknown keys are refused, never
+/// ignored.
+pub(crate) fn unknown_keys(
+    object: &serde_json::Map<String, serde_json::Value>,
+    known: &[&str],
+    prefix: &str,
+) -> Vec<Problem> {
+    object
+        .keys()
+        .filter(|key| !known.contains(&key.as_str()))
+        .map(|key| {
+            Problem::new(
+                json_path(prefix, key),
+                format!("unknown key; expected one of {}", known.join(", ")),
+            )
+        })
+        .collect()
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.path.is_empty() {

@@ -148,10 +148,7 @@ struct Reader {
 
 impl Reader {
     fn problem(&mut self, path: impl Into<String>, message: impl fmt::Display) {
-        self.problems.push(Problem {
-            path: path.into(),
-            message: message.to_string(),
-        });
+        self.problems.push(Problem::new(path, message));
     }
 
     fn string(&mut self, obj: &Map<String, Value>, key: &str, path: &str) -> Option<String> {
@@ -166,22 +163,8 @@ impl Reader {
     }
 
     fn unknown_keys(&mut self, obj: &Map<String, Value>, known: &[&str], prefix: &str) {
-        for key in obj.keys() {
-            if !known.contains(&key.as_str()) {
-                self.problem(
-                    join(prefix, key),
-                    format!("unknown key; expected one of {}", known.join(", ")),
-                );
-            }
-        }
-    }
-}
-
-fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{prefix}.{key}")
+        self.problems
+            .extend(crate::error::unknown_keys(obj, known, prefix));
     }
 }
 

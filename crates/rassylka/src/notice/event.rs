@@ -80,10 +80,7 @@ fn invalid(problems: Vec<Problem>) -> DispatchError {
 }
 
 fn problem(path: &str, message: impl std::fmt::Display) -> Problem {
-    Problem {
-        path: path.into(),
-        message: message.to_string(),
-    }
+    Problem::new(path, message)
 }
 
 /// Reads an object's fields with paths, collecting problems.
@@ -109,23 +106,12 @@ impl<'a> Fields<'a> {
     }
 
     fn path(&self, key: &str) -> String {
-        if self.prefix.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{}.{key}", self.prefix)
-        }
+        crate::error::json_path(self.prefix, key)
     }
 
     fn known(&mut self, keys: &[&str]) {
-        for key in self.object.keys() {
-            if !keys.contains(&key.as_str()) {
-                let path = self.path(key);
-                self.problems.push(problem(
-                    &path,
-                    format!("unknown key; expected one of {}", keys.join(", ")),
-                ));
-            }
-        }
+        self.problems
+            .extend(crate::error::unknown_keys(self.object, keys, self.prefix));
     }
 
     /// A string or number as text; `None` when absent.

@@ -57,26 +57,11 @@ const TEMPLATE_KEYS: [&str; 9] = [
 const CHANNEL_KEYS: [&str; 3] = ["subject", "text", "html"];
 
 fn problem(path: impl Into<String>, message: impl std::fmt::Display) -> Problem {
-    Problem {
-        path: path.into(),
-        message: message.to_string(),
-    }
+    Problem::new(path, message)
 }
 
 fn unknown_keys(object: &Map<String, Value>, known: &[&str], path: &str, out: &mut Vec<Problem>) {
-    for key in object.keys() {
-        if !known.contains(&key.as_str()) {
-            let at = if path.is_empty() {
-                key.clone()
-            } else {
-                format!("{path}.{key}")
-            };
-            out.push(problem(
-                at,
-                format!("unknown key; expected one of {}", known.join(", ")),
-            ));
-        }
-    }
+    out.extend(crate::error::unknown_keys(object, known, path));
 }
 
 impl Notices {
