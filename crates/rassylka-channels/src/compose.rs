@@ -44,7 +44,7 @@ pub(crate) async fn compose(
     // SMTPUTF8 (SPEC §7d).
     let ascii = format!("{}@{}", email.local_part(), ascii_domain(email.domain()));
     let to: Mailbox = ascii.parse().map_err(|e| {
-        ChannelError::rejected("smtp: the recipient address is not valid").with_source(e)
+        ChannelError::rejected("email: the recipient address is not valid").with_source(e)
     })?;
     let hash: String = Sha256::digest(message.delivery_key.as_bytes())
         .iter()
@@ -59,17 +59,17 @@ pub(crate) async fn compose(
         .message_id(Some(message_id.clone()));
     for (name, value) in &message.headers {
         let name = HeaderName::new_from_ascii(name.clone()).map_err(|e| {
-            ChannelError::rejected(format!("smtp: invalid header name `{name}`")).with_source(e)
+            ChannelError::rejected(format!("email: invalid header name `{name}`")).with_source(e)
         })?;
         builder = builder.raw_header(HeaderValue::new(name, header_value(value)));
     }
     let image = match &message.image {
         Some(image @ Image::Path(path)) => {
             let bytes = tokio::fs::read(path).await.map_err(|e| {
-                ChannelError::rejected("smtp: cannot read the image file").with_source(e)
+                ChannelError::rejected("email: cannot read the image file").with_source(e)
             })?;
             let content_type = ContentType::parse(image.mime_type())
-                .map_err(|e| ChannelError::rejected("smtp: bad image type").with_source(e))?;
+                .map_err(|e| ChannelError::rejected("email: bad image type").with_source(e))?;
             Some((image.file_name(), bytes, content_type))
         }
         _ => None,
@@ -98,6 +98,6 @@ pub(crate) async fn compose(
         ),
     };
     let built = built
-        .map_err(|e| ChannelError::rejected("smtp: cannot build the message").with_source(e))?;
+        .map_err(|e| ChannelError::rejected("email: cannot build the message").with_source(e))?;
     Ok((built, message_id))
 }

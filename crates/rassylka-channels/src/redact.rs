@@ -28,15 +28,21 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
 
 fn replace_ignoring_case(text: &str, secret: &str) -> String {
     let (hay, needle) = (text.as_bytes(), secret.as_bytes());
+    // Tokens and keys are ASCII: compared byte by byte; another secret by its lower case.
+    let lower = (!secret.is_ascii()).then(|| secret.to_lowercase());
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
     let mut i = 0;
     while i + needle.len() <= hay.len() {
         let window = &hay[i..i + needle.len()];
-        let same = window.eq_ignore_ascii_case(needle)
-            || (text.is_char_boundary(i)
-                && text.is_char_boundary(i + needle.len())
-                && text[i..i + needle.len()].to_lowercase() == secret.to_lowercase());
+        let same = match &lower {
+            None => window.eq_ignore_ascii_case(needle),
+            Some(lower) => {
+                text.is_char_boundary(i)
+                    && text.is_char_boundary(i + needle.len())
+                    && text[i..i + needle.len()].to_lowercase() == *lower
+            }
+        };
         if same && text.is_char_boundary(i) {
             out.push_str(&text[copied..i]);
             out.push_str(MARK);
