@@ -118,6 +118,7 @@ pub struct Context<'a> {
     pub(crate) values: &'a Values,
     pub(crate) booking: Option<&'a Booking>,
     pub(crate) formatting: &'a Formatting,
+    pub(crate) unsubscribe_url: Option<&'a str>,
 }
 
 impl<'a> Context<'a> {
@@ -130,6 +131,7 @@ impl<'a> Context<'a> {
             values: &NO_VALUES,
             booking: recipient.bookings.first(),
             formatting: &DEFAULT_FORMATTING,
+            unsubscribe_url: None,
         }
     }
 
@@ -148,6 +150,12 @@ impl<'a> Context<'a> {
     /// With other formatting.
     pub fn formatting(mut self, formatting: &'a Formatting) -> Self {
         self.formatting = formatting;
+        self
+    }
+
+    /// With the recipient's unsubscribe link, the value of `{unsubscribe_url}`.
+    pub fn unsubscribe_url(mut self, url: Option<&'a str>) -> Self {
+        self.unsubscribe_url = url;
         self
     }
 }

@@ -87,6 +87,7 @@ const BONUSPLUS: &[(&str, Variable)] = &[
     ("ЗАЕЗД", Variable::CheckIn),
     ("ВЫЕЗД", Variable::CheckOut),
     ("БРОНЬ", Variable::BookingId),
+    ("ОТПИСКА", Variable::UnsubscribeUrl),
 ];
 
 const ITIGRIS: &[(&str, Variable)] = &[
@@ -102,6 +103,7 @@ const ITIGRIS: &[(&str, Variable)] = &[
     ("СгораетБонусов", Variable::BonusExpiring),
     ("ID", Variable::OrderId),
     ("Tel", Variable::SalonPhone),
+    ("Отписка", Variable::UnsubscribeUrl),
 ];
 
 pub(crate) fn is_name_char(c: char) -> bool {

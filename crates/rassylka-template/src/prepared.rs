@@ -30,6 +30,7 @@ fn from_profile(source: &Source) -> bool {
                 | Variable::FullName
                 | Variable::Salutation
                 | Variable::Balance
+                | Variable::UnsubscribeUrl
         )
     )
 }
@@ -134,18 +135,49 @@ impl PreparedTemplate {
         booking: Option<&Booking>,
         out: &mut String,
     ) -> Rendered {
+        self.render_link_into(recipient, booking, None, out)
+    }
+
+    /// As [`PreparedTemplate::render_into`], with the recipient's unsubscribe link as the
+    /// value of `{unsubscribe_url}`.
+    pub fn render_link_into(
+        &self,
+        recipient: &Recipient,
+        booking: Option<&Booking>,
+        unsubscribe_url: Option<&str>,
+        out: &mut String,
+    ) -> Rendered {
         let ctx = Context::new(recipient, self.today)
             .values(&self.values)
             .formatting(&self.formatting)
-            .booking(booking.or(recipient.bookings.first()));
+            .booking(booking.or(recipient.bookings.first()))
+            .unsubscribe_url(unsubscribe_url);
         render_parts(&self.parts, self.expected_len, &ctx, self.format, out)
     }
 
     /// Renders into a new string.
     pub fn render(&self, recipient: &Recipient, booking: Option<&Booking>) -> (String, Rendered) {
+        self.render_with_link(recipient, booking, None)
+    }
+
+    /// Renders into a new string, with the recipient's unsubscribe link.
+    pub fn render_with_link(
+        &self,
+        recipient: &Recipient,
+        booking: Option<&Booking>,
+        unsubscribe_url: Option<&str>,
+    ) -> (String, Rendered) {
         let mut out = String::new();
-        let report = self.render_into(recipient, booking, &mut out);
+        let report = self.render_link_into(recipient, booking, unsubscribe_url, &mut out);
         (out, report)
+    }
+
+    /// Whether a placeholder names `variable` (a template that places `{unsubscribe_url}`
+    /// itself gets no automatic footer).
+    pub fn places(&self, variable: Variable) -> bool {
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::Slot { source: Source::Variable(v), .. } if *v == variable))
     }
 
     /// The output format it escapes for.

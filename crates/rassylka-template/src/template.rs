@@ -645,6 +645,7 @@ pub(crate) fn resolve_value<'a>(
         Some(Variable::Salutation) => Some(Found::Salutation),
         Some(Variable::Balance) => r.balance.map(|b| Found::Money(b.0)),
         Some(Variable::Today) => Some(Found::Date(ctx.today)),
+        Some(Variable::UnsubscribeUrl) => ctx.unsubscribe_url.map(Found::Text),
         _ => None,
     };
     if profile.is_some() {

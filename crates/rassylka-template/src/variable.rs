@@ -37,6 +37,9 @@ pub enum Variable {
     CheckOut,
     /// Id of the matched booking.
     BookingId,
+    /// The recipient's unsubscribe link for this mailing, given per render
+    /// ([`Context::unsubscribe_url`](crate::Context::unsubscribe_url)).
+    UnsubscribeUrl,
 }
 
 /// How a variable's value is printed, whatever its source.
@@ -49,7 +52,7 @@ pub(crate) enum Kind {
 
 impl Variable {
     /// Every canonical variable, in the specification's order.
-    pub const ALL: [Variable; 16] = [
+    pub const ALL: [Variable; 17] = [
         Variable::FirstName,
         Variable::LastName,
         Variable::MiddleName,
@@ -66,6 +69,7 @@ impl Variable {
         Variable::CheckIn,
         Variable::CheckOut,
         Variable::BookingId,
+        Variable::UnsubscribeUrl,
     ];
 
     /// The canonical name (`first_name`), which every dialect accepts as a tag.
@@ -87,6 +91,7 @@ impl Variable {
             Variable::CheckIn => "check_in",
             Variable::CheckOut => "check_out",
             Variable::BookingId => "booking_id",
+            Variable::UnsubscribeUrl => "unsubscribe_url",
         }
     }
 

@@ -488,3 +488,36 @@ fn pathological_templates_compile_in_one_pass_with_a_bounded_error() {
     .unwrap();
     assert_eq!(lenient.warnings().len(), 20);
 }
+
+#[test]
+fn the_unsubscribe_link_has_a_tag_in_every_dialect_and_is_escaped_per_format() {
+    let url = "https://shop.example/u/abc?x=1&y=2";
+    let r = anna();
+    let values = rassylka_template::Values::new();
+    let formatting = rassylka_template::Formatting::default();
+    for (dialect, text) in [
+        (Dialect::probonus(), "Отписаться: {unsubscribe_url}"),
+        (Dialect::bonusplus(), "Отписаться: [ОТПИСКА]"),
+        (Dialect::ecvi(), "Отписаться: {{unsubscribe_url}}"),
+        (Dialect::itigris(), "Отписаться: :Отписка:"),
+    ] {
+        let template = Template::compile(text, &dialect).unwrap();
+        let html = template.prepare(today(), &values, &formatting, OutputFormat::Html);
+        assert!(html.places(rassylka_template::Variable::UnsubscribeUrl), "{text}");
+        let (out, report) = html.render_with_link(&r, None, Some(url));
+        assert_eq!(out, "Отписаться: https://shop.example/u/abc?x=1&amp;y=2");
+        assert!(report.is_complete());
+        let plain = template.prepare(today(), &values, &formatting, OutputFormat::Plain);
+        assert_eq!(
+            plain.render_with_link(&r, None, Some(url)).0,
+            format!("Отписаться: {url}")
+        );
+        // Without a link the tag is a missing value, reported like any other.
+        let (out, report) = plain.render(&r, None);
+        assert_eq!(out, "Отписаться: ");
+        assert!(!report.is_complete());
+    }
+    let other = Template::compile("Здравствуйте, {first_name}!", &Dialect::probonus()).unwrap();
+    let prepared = other.prepare(today(), &values, &formatting, OutputFormat::Html);
+    assert!(!prepared.places(rassylka_template::Variable::UnsubscribeUrl));
+}
