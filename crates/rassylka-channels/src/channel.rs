@@ -3,6 +3,17 @@ use rassylka_model::{Address, ChannelKind};
 
 use crate::{ChannelError, CostEstimate, Message, Receipt, Verification};
 
+/// The daily and monthly limits of a provider account, counted in the provider's day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountLimits {
+    /// Messages per day, if limited.
+    pub daily: Option<u64>,
+    /// Messages per calendar month, if limited.
+    pub monthly: Option<u64>,
+    /// The zone of the provider's day (Europe/Moscow unless set).
+    pub zone: chrono_tz::Tz,
+}
+
 /// A way to deliver a rendered message to one address: e-mail, SMS, Telegram, VK, Wallet push,
 /// the file outbox or the in-memory test channel.
 ///
@@ -52,6 +63,19 @@ pub trait Channel: Send + Sync {
     /// dispatcher resends such messages after a crash instead of marking them «unknown».
     fn takes_idempotency_key(&self) -> bool {
         false
+    }
+
+    /// The account's daily and monthly limits, when the provider has them; the dispatcher
+    /// counts what the journal says was sent in the provider's day and month and hands it to
+    /// [`Channel::start_usage`], so separate processes share the limits. `None` by default.
+    fn account_limits(&self) -> Option<AccountLimits> {
+        None
+    }
+
+    /// Starts the limits' counters at what was already sent today and this month (in the
+    /// zone of [`Channel::account_limits`]). The default does nothing.
+    fn start_usage(&self, sent_today: u64, sent_this_month: u64) {
+        let _ = (sent_today, sent_this_month);
     }
 
     /// Sends several messages, answering one result per item in the same order. The default

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::channel::wrong_address;
 use crate::email_text::{header_value, plain_part};
+use crate::headers::complete_header;
 use crate::{ChannelError, Image, Message};
 
 /// A domain as its A-label (punycode); an ASCII one as it is.
@@ -61,7 +62,8 @@ pub(crate) async fn compose(
         let name = HeaderName::new_from_ascii(name.clone()).map_err(|e| {
             ChannelError::rejected(format!("email: invalid header name `{name}`")).with_source(e)
         })?;
-        builder = builder.raw_header(HeaderValue::new(name, header_value(value)));
+        let value = complete_header(&name, value, domain);
+        builder = builder.raw_header(HeaderValue::new(name, header_value(&value)));
     }
     let image = match &message.image {
         Some(image @ Image::Path(path)) => {

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::channel::wrong_address;
 use crate::gate::AccountGate;
+use crate::headers::{complete_header, sender_domain};
 use crate::http::{client, join, read_body, transport_error};
 use crate::{Channel, ChannelError, HaskiMailSettings, Image, Message, Receipt, Verification};
 
@@ -116,7 +117,9 @@ impl HaskiMailChannel {
             }
             _ => address.to_owned(),
         };
-        let today: DateSource = Arc::new(|| chrono::Utc::now().date_naive());
+        let zone = settings.limits_tz;
+        let today: DateSource =
+            Arc::new(move || chrono::Utc::now().with_timezone(&zone).date_naive());
         Ok(HaskiMailChannel {
             client: client(Duration::from_secs(settings.timeout_secs))?,
             account: AccountGate::new(0),
@@ -143,11 +146,7 @@ impl HaskiMailChannel {
     /// Starts the counters at what was already sent today and this month.
     #[must_use]
     pub fn with_usage(self, sent_today: u64, sent_this_month: u64) -> Self {
-        {
-            let mut usage = self.usage.lock().unwrap();
-            usage.today = sent_today;
-            usage.this_month = sent_this_month;
-        }
+        self.start_usage(sent_today, sent_this_month);
         self
     }
 
@@ -182,15 +181,32 @@ impl HaskiMailChannel {
         usage.this_month = usage.this_month.saturating_sub(unused);
     }
 
+    /// The limit reached, and a wait until the provider's next day (or month) begins.
     fn quota_error(&self) -> ChannelError {
         let usage = self.usage.lock().unwrap();
-        let which = match self.settings.daily_limit {
-            Some(limit) if usage.today >= limit => "daily",
-            _ => "monthly",
+        let daily = matches!(self.settings.daily_limit, Some(limit) if usage.today >= limit);
+        let which = if daily { "daily" } else { "monthly" };
+        let next = if daily {
+            usage.day.succ_opt()
+        } else {
+            let (year, month) = match usage.day.month() {
+                12 => (usage.day.year() + 1, 1),
+                m => (usage.day.year(), m + 1),
+            };
+            NaiveDate::from_ymd_opt(year, month, 1)
         };
-        ChannelError::quota(format!(
+        let error = ChannelError::quota(format!(
             "haskimail: the {which} limit of the account is reached"
-        ))
+        ));
+        let starts = next.and_then(|d| {
+            d.and_time(chrono::NaiveTime::MIN)
+                .and_local_timezone(self.settings.limits_tz)
+                .earliest()
+        });
+        match starts.and_then(|at| (at.to_utc() - chrono::Utc::now()).to_std().ok()) {
+            Some(wait) => error.with_retry_after(wait),
+            None => error,
+        }
     }
 
     async fn body(&self, to: &Address, message: &Message) -> Result<Value, ChannelError> {
@@ -211,10 +227,14 @@ impl HaskiMailChannel {
             body["MessageStream"] = json!(stream);
         }
         if !message.headers.is_empty() {
+            let domain = sender_domain(&self.from);
             body["Headers"] = message
                 .headers
                 .iter()
-                .map(|(name, value)| json!({"Name": name, "Value": value}))
+                .map(|(name, value)| {
+                    let value = complete_header(name, value, domain);
+                    json!({"Name": name, "Value": value})
+                })
                 .collect();
         }
         if let Some(image @ Image::Path(path)) = &message.image {
@@ -327,6 +347,22 @@ impl Channel for HaskiMailChannel {
             self.release(1);
         }
         result
+    }
+
+    fn account_limits(&self) -> Option<crate::AccountLimits> {
+        let (daily, monthly) = (self.settings.daily_limit, self.settings.monthly_limit);
+        (daily.is_some() || monthly.is_some()).then_some(crate::AccountLimits {
+            daily,
+            monthly,
+            zone: self.settings.limits_tz,
+        })
+    }
+
+    fn start_usage(&self, sent_today: u64, sent_this_month: u64) {
+        let mut usage = self.usage.lock().unwrap();
+        usage.day = (self.today)();
+        usage.today = sent_today;
+        usage.this_month = sent_this_month;
     }
 
     async fn send_batch(&self, items: &[(Address, Message)]) -> Vec<Result<Receipt, ChannelError>> {

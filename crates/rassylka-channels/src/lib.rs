@@ -87,6 +87,8 @@ mod compose;
 mod email_text;
 mod error;
 mod gate;
+#[cfg(any(feature = "smtp", feature = "outbox", feature = "haskimail"))]
+mod headers;
 #[cfg(feature = "http")]
 mod http;
 mod memory;
@@ -95,6 +97,7 @@ mod redact;
 mod secret;
 mod segments;
 mod settings;
+mod unsubscribe_settings;
 
 #[cfg(feature = "haskimail")]
 mod haskimail;
@@ -111,7 +114,7 @@ mod telegram;
 #[cfg(feature = "vk")]
 mod vk;
 
-pub use channel::Channel;
+pub use channel::{AccountLimits, Channel};
 pub use error::{ChannelError, ErrorClass};
 pub use memory::{MemoryChannel, SentMessage};
 pub use message::{CostEstimate, Image, Message, Receipt, Verification};
@@ -119,6 +122,7 @@ pub use redact::redact;
 pub use secret::Secret;
 pub use segments::{SmsEncoding, SmsSegments, sms_segments};
 pub use settings::*;
+pub use unsubscribe_settings::{FrequencyCap, UnsubscribeSettings};
 
 #[cfg(feature = "haskimail")]
 pub use haskimail::{DateSource, HaskiMailChannel};

@@ -123,6 +123,14 @@ impl Channel for Redacting {
             .map_err(|e| e.redacted(&self.secrets))
     }
 
+    fn account_limits(&self) -> Option<crate::AccountLimits> {
+        self.inner.account_limits()
+    }
+
+    fn start_usage(&self, sent_today: u64, sent_this_month: u64) {
+        self.inner.start_usage(sent_today, sent_this_month);
+    }
+
     fn takes_idempotency_key(&self) -> bool {
         self.inner.takes_idempotency_key()
     }

@@ -27,6 +27,10 @@ fn smsru_base() -> String {
 fn smsc_base() -> String {
     "https://smsc.ru".to_owned()
 }
+fn moscow() -> chrono_tz::Tz {
+    chrono_tz::Europe::Moscow
+}
+
 fn haskimail_base() -> String {
     "https://api.haskimail.ru".to_owned()
 }
@@ -348,6 +352,9 @@ pub struct HaskiMailSettings {
     /// Messages per calendar month the channel lets through.
     #[serde(default)]
     pub monthly_limit: Option<u64>,
+    /// The zone of the provider's day and month for the limits (default `Europe/Moscow`).
+    #[serde(default = "moscow")]
+    pub limits_tz: chrono_tz::Tz,
     /// Seconds before a request is given up (default 30).
     #[serde(default = "timeout")]
     pub timeout_secs: u64,
@@ -420,6 +427,12 @@ pub struct ChannelsFile {
     /// How many sends the dispatcher keeps in flight.
     #[serde(default)]
     pub concurrency: Option<usize>,
+    /// How advertising e-mail offers an unsubscribe (read by the dispatcher).
+    #[serde(default)]
+    pub unsubscribe: Option<crate::UnsubscribeSettings>,
+    /// At most so many advertising occurrences per recipient (read by the dispatcher).
+    #[serde(default)]
+    pub frequency_cap: Option<crate::FrequencyCap>,
 }
 
 impl ChannelsFile {
@@ -429,7 +442,7 @@ impl ChannelsFile {
     /// A configuration error naming the JSON problem.
     pub fn from_json(text: &str) -> Result<Self, ChannelError> {
         let mut reader = serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(&mut reader).map_err(|e| {
+        let file: ChannelsFile = serde_path_to_error::deserialize(&mut reader).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             let at = if path == "." {
@@ -438,7 +451,24 @@ impl ChannelsFile {
                 format!("{path}: ")
             };
             ChannelError::configuration(format!("invalid channels file: {at}{inner}"))
-        })
+        })?;
+        if let Some(cap) = &file.frequency_cap {
+            for (name, value) in [("max", cap.max), ("days", cap.days)] {
+                if value == 0 {
+                    return Err(ChannelError::configuration(format!(
+                        "invalid channels file: frequency_cap.{name}: must be at least 1"
+                    )));
+                }
+            }
+        }
+        if let Some(url) = file.unsubscribe.as_ref().and_then(|u| u.url.as_deref())
+            && !url.contains("{token}")
+        {
+            return Err(ChannelError::configuration(
+                "invalid channels file: unsubscribe.url: must contain `{token}`",
+            ));
+        }
+        Ok(file)
     }
 
     /// The same settings with every `"env:NAME"` secret replaced by `env(NAME)`.
@@ -454,6 +484,12 @@ impl ChannelsFile {
             push: self.push.as_ref().map(|s| s.resolve(env)).transpose()?,
             tariffs: self.tariffs.clone(),
             concurrency: self.concurrency,
+            unsubscribe: self
+                .unsubscribe
+                .as_ref()
+                .map(|u| u.resolve(env))
+                .transpose()?,
+            frequency_cap: self.frequency_cap,
         })
     }
 

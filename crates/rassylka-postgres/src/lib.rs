@@ -27,6 +27,7 @@
 //! # Features
 //! None.
 
+mod consent;
 mod freeze;
 mod history;
 mod notices;

@@ -6,7 +6,7 @@ use sqlx::PgConnection;
 use crate::db;
 
 /// Bumped whenever the tables change; a journal of a newer version is refused.
-pub(crate) const SCHEMA_VERSION: i32 = 2;
+pub(crate) const SCHEMA_VERSION: i32 = 3;
 
 /// Times are milliseconds since the epoch (`BIGINT`), as the dispatcher's clock gives them;
 /// lease deadlines alone come from the server's clock ([`NOW_MS`]).
@@ -86,9 +86,10 @@ CREATE TABLE accruals (
 "#;
 
 /// What each version added, applied in turn to a journal of an older version.
-const MIGRATIONS: [(i32, &str); 1] = [(
-    2,
-    r#"
+const MIGRATIONS: [(i32, &str); 2] = [
+    (
+        2,
+        r#"
 CREATE TABLE notice_refusals (
     id BIGSERIAL PRIMARY KEY,
     event_id TEXT NOT NULL,
@@ -102,7 +103,28 @@ CREATE TABLE notice_refusals (
 );
 CREATE INDEX notice_refusals_at ON notice_refusals (at);
 "#,
-)];
+    ),
+    (
+        3,
+        r#"
+CREATE TABLE secrets (
+    name TEXT PRIMARY KEY,
+    value BYTEA NOT NULL
+);
+-- One row per recipient unsubscribed now: a resubscribe deletes it.
+CREATE TABLE unsubscribes (
+    recipient_id TEXT PRIMARY KEY,
+    mailing_id TEXT NOT NULL,
+    channel TEXT,
+    at BIGINT NOT NULL,
+    source TEXT NOT NULL
+);
+CREATE INDEX unsubscribes_at ON unsubscribes (at);
+-- Frequency caps count a recipient's earlier occurrences; unsubscribe pages find its address.
+CREATE INDEX messages_recipient ON messages (recipient_id);
+"#,
+    ),
+];
 
 /// The server's wall clock in milliseconds: every worker, on every machine, reads the same.
 pub(crate) const NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";

@@ -34,6 +34,7 @@
 //! # Features
 //! None.
 
+mod consent;
 mod freeze;
 mod history;
 mod notices;
@@ -50,7 +51,7 @@ use rassylka_store::StoreError;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::schema::{READABLE_VERSIONS, SCHEMA, SCHEMA_VERSION};
+use crate::schema::{CONSENT_VERSION, READABLE_VERSIONS, SCHEMA, SCHEMA_VERSION};
 
 /// An existing journal file of zero bytes is not a journal: SQLite would quietly start a new
 /// one in it, and a run would then send everything again. Another process may have created it
@@ -83,6 +84,8 @@ pub struct SqliteStore {
     _temporary: Option<Arc<TempDirGuard>>,
     /// Opened for reading only: closing moves nothing.
     read_only: bool,
+    /// The journal has the consent tables (false only for an older journal read read-only).
+    consent_tables: bool,
 }
 
 /// Removes a temporary journal's folder when dropped.
@@ -173,6 +176,7 @@ impl SqliteStore {
             workers: Arc::default(),
             _temporary: None,
             read_only: true,
+            consent_tables: version >= CONSENT_VERSION,
         })
     }
 
@@ -252,6 +256,7 @@ impl SqliteStore {
             workers: Arc::default(),
             _temporary: temporary,
             read_only: false,
+            consent_tables: true,
         })
     }
 

@@ -2,11 +2,16 @@
 
 /// Bumped whenever the tables change: a file written by another layout is refused rather
 /// than misread.
-pub(crate) const SCHEMA_VERSION: i64 = 5;
+pub(crate) const SCHEMA_VERSION: i64 = 6;
 
 /// Older versions this one opens: their tables are a subset of these (version 5 added
-/// `notice_refusals`), so creating the missing ones migrates them.
-pub(crate) const READABLE_VERSIONS: [i64; 1] = [4];
+/// `notice_refusals`, version 6 `secrets`, `unsubscribes` and the recipient index of
+/// `messages`), so creating the missing ones migrates them.
+pub(crate) const READABLE_VERSIONS: [i64; 2] = [4, 5];
+
+/// The first version with the consent tables: a read-only journal older than it has no
+/// unsubscribes to read.
+pub(crate) const CONSENT_VERSION: i64 = 6;
 
 // The journal is split in two. `deliveries` holds what changes as a delivery is sent (status,
 // attempts, results) and stays narrow, because every delivery is rewritten twice (claimed,
@@ -95,4 +100,19 @@ CREATE TABLE IF NOT EXISTS notice_refusals (
     at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS notice_refusals_at ON notice_refusals (at);
+CREATE TABLE IF NOT EXISTS secrets (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+-- One row per recipient unsubscribed now: a resubscribe deletes it.
+CREATE TABLE IF NOT EXISTS unsubscribes (
+    recipient_id TEXT PRIMARY KEY,
+    mailing_id TEXT NOT NULL,
+    channel TEXT,
+    at INTEGER NOT NULL,
+    source TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS unsubscribes_at ON unsubscribes (at);
+-- Frequency caps count a recipient's earlier occurrences; unsubscribe pages find its address.
+CREATE INDEX IF NOT EXISTS messages_recipient ON messages (recipient_id);
 "#;

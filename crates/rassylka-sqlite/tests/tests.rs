@@ -28,7 +28,10 @@ async fn a_journal_of_version_4_is_migrated() {
         sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path))
             .await
             .unwrap();
-    sqlx::raw_sql("DROP TABLE notice_refusals; PRAGMA user_version = 4;")
+    sqlx::raw_sql(
+        "DROP TABLE notice_refusals; DROP TABLE secrets; DROP TABLE unsubscribes;
+         DROP INDEX messages_recipient; PRAGMA user_version = 4;",
+    )
         .execute(&pool)
         .await
         .unwrap();
@@ -46,6 +49,48 @@ async fn a_journal_of_version_4_is_migrated() {
     };
     migrated.record_refusal(&refusal).await.unwrap();
     assert_eq!(migrated.refusals(None).await.unwrap(), vec![refusal]);
+    assert_eq!(migrated.keep_secret("s", b"kept").await.unwrap(), b"kept");
+    assert!(migrated.unsubscribes(None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_version_5_journal_read_read_only_has_no_unsubscribes_and_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    SqliteStore::open(&path)
+        .await
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
+    let pool =
+        sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path))
+            .await
+            .unwrap();
+    sqlx::raw_sql(
+        "DROP TABLE secrets; DROP TABLE unsubscribes; DROP INDEX messages_recipient;
+         PRAGMA user_version = 5;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let read = SqliteStore::open_read_only(&path).await.unwrap();
+    assert!(read.unsubscribes(None).await.unwrap().is_empty());
+    assert!(read.unsubscribed_among(&["c-1"]).await.unwrap().is_empty());
+    assert!(read.reached_in(&[1], &["c-1"]).await.unwrap().is_empty());
+    assert_eq!(read.latest_address("m-1", "c-1").await.unwrap(), None);
+    assert_eq!(read.keep_secret("s", b"passing").await.unwrap(), b"passing");
+    drop(read);
+    let pool =
+        sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path))
+            .await
+            .unwrap();
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(version, 5, "a read migrates nothing");
 }
 
 #[tokio::test]
@@ -94,7 +139,7 @@ async fn a_journal_of_another_schema_version_is_refused_and_ours_reopens() {
     }
     let refused = refused_chain;
     assert!(
-        refused.contains("schema version 1") && refused.contains("reads 5"),
+        refused.contains("schema version 1") && refused.contains("reads 6"),
         "{refused}"
     );
 }

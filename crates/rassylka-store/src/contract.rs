@@ -7,7 +7,7 @@ use rassylka_model::ChannelKind;
 use crate::{
     Delivery, Fence, JournalFilter, Lease, MailingRecord, MailingState, MailingTransition,
     NewDelivery, NewOccurrence, NoticeRefusal, OccurrenceRecord, OccurrenceStart, OccurrenceState,
-    Recorded, Settle, StatusCounts, StoreError, Tally,
+    Recorded, Settle, StatusCounts, StoreError, Tally, Unsubscribe,
 };
 
 /// Mailings: their JSON, schedule version and state. State changes are compare-and-set, so
@@ -361,6 +361,78 @@ pub trait NoticeStore: Send + Sync {
     ) -> Result<Vec<NoticeRefusal>, StoreError>;
 }
 
+/// Consent and frequency: unsubscribes, the signing secret kept for them, and the counts
+/// that caps and provider limits are decided on (the dispatcher decides; the store counts).
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    /// The secret kept under `name`; when there is none yet, `candidate` is kept and returned.
+    /// Two callers racing both get the one that was kept.
+    ///
+    /// # Errors
+    /// When the journal cannot be read or written.
+    async fn keep_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError>;
+
+    /// Keeps an unsubscribe; `false` (and the earlier one kept as it was) when the recipient is
+    /// unsubscribed already.
+    ///
+    /// # Errors
+    /// When the journal cannot be written.
+    async fn record_unsubscribe(&self, unsubscribe: &Unsubscribe) -> Result<bool, StoreError>;
+
+    /// Forgets a recipient's unsubscribe; `false` when there was none.
+    ///
+    /// # Errors
+    /// When the journal cannot be written.
+    async fn resubscribe(&self, recipient_id: &str) -> Result<bool, StoreError>;
+
+    /// The unsubscribes kept now, at or after `since` (all when `None`), oldest first.
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn unsubscribes(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Unsubscribe>, StoreError>;
+
+    /// Those of `recipient_ids` who are unsubscribed, looked up as one batch.
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn unsubscribed_among(&self, recipient_ids: &[&str]) -> Result<Vec<String>, StoreError>;
+
+    /// For each of `recipient_ids` that has one, in how many of `occurrence_ids` it has a
+    /// delivery that is neither skipped nor failed; looked up as one batch.
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn reached_in(
+        &self,
+        occurrence_ids: &[i64],
+        recipient_ids: &[&str],
+    ) -> Result<Vec<(String, u32)>, StoreError>;
+
+    /// Deliveries sent on `channel` at or after `since`.
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn sent_since(
+        &self,
+        channel: ChannelKind,
+        since: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// The channel and address of the latest delivery of any occurrence of `mailing_id` to
+    /// `recipient_id` that has both.
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn latest_address(
+        &self,
+        mailing_id: &str,
+        recipient_id: &str,
+    ) -> Result<Option<(ChannelKind, String)>, StoreError>;
+}
+
 /// The whole journal: every role, and the store's own life.
 #[async_trait]
 pub trait Store:
@@ -371,6 +443,7 @@ pub trait Store:
     + AccrualStore
     + HistoryStore
     + NoticeStore
+    + ConsentStore
 {
     /// Finishes the store's work before the process ends (SQLite moves its write-ahead log
     /// into the file, so a copy of the file alone is whole) and closes its connections; the

@@ -36,6 +36,7 @@
 
 #[cfg(feature = "testing")]
 pub mod conformance;
+mod consent;
 mod contract;
 mod error;
 mod history;
@@ -43,9 +44,10 @@ mod keys;
 mod notices;
 mod records;
 
+pub use consent::Unsubscribe;
 pub use contract::{
-    AccrualStore, ContactStore, Freeze, HistoryStore, MailingStore, NoticeStore, OccurrenceStore,
-    QueueStore, Store,
+    AccrualStore, ConsentStore, ContactStore, Freeze, HistoryStore, MailingStore, NoticeStore,
+    OccurrenceStore, QueueStore, Store,
 };
 pub use error::{StoreError, StoreErrorKind};
 
@@ -53,8 +55,8 @@ pub use error::{StoreError, StoreErrorKind};
 /// rassylka_store::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        AccrualStore, ContactStore, HistoryStore, MailingStore, NoticeStore, OccurrenceStore,
-        QueueStore, Store,
+        AccrualStore, ConsentStore, ContactStore, HistoryStore, MailingStore, NoticeStore,
+        OccurrenceStore, QueueStore, Store,
     };
 }
 pub use history::{JournalFilter, Tally, TallyRow};

@@ -503,7 +503,10 @@ fn the_unsubscribe_link_has_a_tag_in_every_dialect_and_is_escaped_per_format() {
     ] {
         let template = Template::compile(text, &dialect).unwrap();
         let html = template.prepare(today(), &values, &formatting, OutputFormat::Html);
-        assert!(html.places(rassylka_template::Variable::UnsubscribeUrl), "{text}");
+        assert!(
+            html.places(rassylka_template::Variable::UnsubscribeUrl),
+            "{text}"
+        );
         let (out, report) = html.render_with_link(&r, None, Some(url));
         assert_eq!(out, "Отписаться: https://shop.example/u/abc?x=1&amp;y=2");
         assert!(report.is_complete());

@@ -42,6 +42,9 @@ macro_rules! conformance_tests {
             counts_and_pages_of_the_journal,
             tallies_and_filtered_journal_pages,
             notice_refusals_are_kept_and_listed_since,
+            secrets_are_kept_once,
+            unsubscribes_are_kept_once_listed_and_cleared,
+            reach_sends_and_addresses_are_counted,
             unreachable_contacts_are_looked_up_in_batches,
             accruals_are_kept_once,
             finishing_waits_for_open_work_and_reopening_undoes_it,
@@ -164,10 +167,12 @@ async fn status_of(store: &Arc<dyn Store>, o: &OccurrenceRecord) -> Vec<(String,
         .collect()
 }
 
+mod consent;
 mod journal;
 mod queue;
 mod states;
 
+pub use consent::*;
 pub use journal::*;
 pub use queue::*;
 pub use states::*;

@@ -1,0 +1,158 @@
+//! Unsubscribes, kept secrets and the counts behind caps and limits on [`PgStore`].
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rassylka_model::ChannelKind;
+use rassylka_store::{ConsentStore, StoreError, Unsubscribe};
+use sqlx::Row;
+
+use crate::rows::{channel_from, from_millis, millis};
+use crate::{PgStore, db};
+
+#[async_trait]
+impl ConsentStore for PgStore {
+    async fn keep_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
+        // Inserted unless there, then read: two workers racing both read the one kept.
+        sqlx::query("INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(name)
+            .bind(candidate)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        sqlx::query_scalar("SELECT value FROM secrets WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn record_unsubscribe(&self, unsubscribe: &Unsubscribe) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO unsubscribes (recipient_id, mailing_id, channel, at, source)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (recipient_id) DO NOTHING",
+        )
+        .bind(&unsubscribe.recipient_id)
+        .bind(&unsubscribe.mailing_id)
+        .bind(unsubscribe.channel.map(ChannelKind::as_str))
+        .bind(millis(unsubscribe.at))
+        .bind(&unsubscribe.source)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn resubscribe(&self, recipient_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM unsubscribes WHERE recipient_id = $1")
+            .bind(recipient_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn unsubscribes(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Unsubscribe>, StoreError> {
+        sqlx::query("SELECT * FROM unsubscribes WHERE at >= $1 ORDER BY at, recipient_id")
+            .bind(since.map_or(i64::MIN, millis))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|row| {
+                Ok(Unsubscribe {
+                    recipient_id: row.try_get("recipient_id").map_err(db)?,
+                    mailing_id: row.try_get("mailing_id").map_err(db)?,
+                    channel: channel_from(row.try_get("channel").map_err(db)?)?,
+                    at: from_millis(row.try_get("at").map_err(db)?),
+                    source: row.try_get("source").map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn unsubscribed_among(&self, recipient_ids: &[&str]) -> Result<Vec<String>, StoreError> {
+        if recipient_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar("SELECT recipient_id FROM unsubscribes WHERE recipient_id = ANY($1)")
+            .bind(recipient_ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn reached_in(
+        &self,
+        occurrence_ids: &[i64],
+        recipient_ids: &[&str],
+    ) -> Result<Vec<(String, u32)>, StoreError> {
+        if occurrence_ids.is_empty() || recipient_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT m.recipient_id, COUNT(DISTINCT d.occurrence_id) AS reached
+             FROM messages m JOIN deliveries d ON d.id = m.id
+             WHERE m.recipient_id = ANY($1) AND d.occurrence_id = ANY($2)
+               AND d.status NOT IN ('skipped', 'failed')
+             GROUP BY m.recipient_id",
+        )
+        .bind(recipient_ids)
+        .bind(occurrence_ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                let reached: i64 = row.try_get("reached").map_err(db)?;
+                Ok((
+                    row.try_get("recipient_id").map_err(db)?,
+                    u32::try_from(reached).unwrap_or(u32::MAX),
+                ))
+            })
+            .collect()
+    }
+
+    async fn sent_since(
+        &self,
+        channel: ChannelKind,
+        since: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let sent: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM deliveries WHERE status = 'sent' AND channel = $1 AND sent_at >= $2",
+        )
+        .bind(channel.as_str())
+        .bind(millis(since))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(u64::try_from(sent).unwrap_or_default())
+    }
+
+    async fn latest_address(
+        &self,
+        mailing_id: &str,
+        recipient_id: &str,
+    ) -> Result<Option<(ChannelKind, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT d.channel, m.address
+             FROM messages m
+             JOIN deliveries d ON d.id = m.id
+             JOIN occurrences o ON o.id = d.occurrence_id
+             WHERE m.recipient_id = $1 AND o.mailing_id = $2
+               AND d.channel IS NOT NULL AND m.address IS NOT NULL
+             ORDER BY d.id DESC LIMIT 1",
+        )
+        .bind(recipient_id)
+        .bind(mailing_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        let channel = channel_from(row.try_get("channel").map_err(db)?)?;
+        let address: String = row.try_get("address").map_err(db)?;
+        Ok(channel.map(|c| (c, address)))
+    }
+}

@@ -1,0 +1,180 @@
+//! Unsubscribes, kept secrets and the counts behind caps and limits on [`SqliteStore`].
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rassylka_model::ChannelKind;
+use rassylka_store::{ConsentStore, StoreError, Unsubscribe};
+use sqlx::Row;
+
+use crate::SqliteStore;
+use crate::rows::{channel_from, db, from_millis, millis, to_json};
+
+#[async_trait]
+impl ConsentStore for SqliteStore {
+    async fn keep_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
+        if !self.read_only {
+            let _writing = self.writing.lock().await;
+            sqlx::query("INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING")
+                .bind(name)
+                .bind(candidate)
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
+        }
+        let kept: Option<Vec<u8>> = if self.consent_tables {
+            sqlx::query_scalar("SELECT value FROM secrets WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?
+        } else {
+            None
+        };
+        // A read-only journal that has none cannot keep one: the candidate serves this
+        // process, and links it signs verify nowhere else.
+        Ok(kept.unwrap_or_else(|| candidate.to_vec()))
+    }
+
+    async fn record_unsubscribe(&self, unsubscribe: &Unsubscribe) -> Result<bool, StoreError> {
+        let _writing = self.writing.lock().await;
+        let done = sqlx::query(
+            "INSERT INTO unsubscribes (recipient_id, mailing_id, channel, at, source)
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (recipient_id) DO NOTHING",
+        )
+        .bind(&unsubscribe.recipient_id)
+        .bind(&unsubscribe.mailing_id)
+        .bind(unsubscribe.channel.map(ChannelKind::as_str))
+        .bind(millis(unsubscribe.at))
+        .bind(&unsubscribe.source)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn resubscribe(&self, recipient_id: &str) -> Result<bool, StoreError> {
+        let _writing = self.writing.lock().await;
+        let done = sqlx::query("DELETE FROM unsubscribes WHERE recipient_id = ?")
+            .bind(recipient_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn unsubscribes(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Unsubscribe>, StoreError> {
+        if !self.consent_tables {
+            return Ok(Vec::new());
+        }
+        sqlx::query("SELECT * FROM unsubscribes WHERE at >= ? ORDER BY at, recipient_id")
+            .bind(since.map_or(i64::MIN, millis))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|row| {
+                Ok(Unsubscribe {
+                    recipient_id: row.try_get("recipient_id").map_err(db)?,
+                    mailing_id: row.try_get("mailing_id").map_err(db)?,
+                    channel: channel_from(row.try_get("channel").map_err(db)?)?,
+                    at: from_millis(row.try_get("at").map_err(db)?),
+                    source: row.try_get("source").map_err(db)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn unsubscribed_among(&self, recipient_ids: &[&str]) -> Result<Vec<String>, StoreError> {
+        if recipient_ids.is_empty() || !self.consent_tables {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar(
+            "SELECT DISTINCT u.recipient_id FROM json_each(?1) v JOIN unsubscribes u ON u.recipient_id = v.value",
+        )
+        .bind(to_json(recipient_ids)?)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)
+    }
+
+    async fn reached_in(
+        &self,
+        occurrence_ids: &[i64],
+        recipient_ids: &[&str],
+    ) -> Result<Vec<(String, u32)>, StoreError> {
+        if occurrence_ids.is_empty() || recipient_ids.is_empty() || !self.consent_tables {
+            return Ok(Vec::new());
+        }
+        // Each recipient is looked up in the recipient index, its rows filtered by occurrence.
+        let rows = sqlx::query(
+            "SELECT m.recipient_id AS recipient_id, COUNT(DISTINCT d.occurrence_id) AS reached
+             FROM (SELECT DISTINCT value FROM json_each(?1)) v
+             JOIN messages m ON m.recipient_id = v.value
+             JOIN deliveries d ON d.id = m.id
+             WHERE d.occurrence_id IN (SELECT value FROM json_each(?2))
+               AND d.status NOT IN ('skipped', 'failed')
+             GROUP BY m.recipient_id",
+        )
+        .bind(to_json(recipient_ids)?)
+        .bind(to_json(occurrence_ids)?)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                let reached: i64 = row.try_get("reached").map_err(db)?;
+                Ok((
+                    row.try_get("recipient_id").map_err(db)?,
+                    u32::try_from(reached).unwrap_or(u32::MAX),
+                ))
+            })
+            .collect()
+    }
+
+    async fn sent_since(
+        &self,
+        channel: ChannelKind,
+        since: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let sent: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM deliveries WHERE status = 'sent' AND channel = ? AND sent_at >= ?",
+        )
+        .bind(channel.as_str())
+        .bind(millis(since))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(u64::try_from(sent).unwrap_or_default())
+    }
+
+    async fn latest_address(
+        &self,
+        mailing_id: &str,
+        recipient_id: &str,
+    ) -> Result<Option<(ChannelKind, String)>, StoreError> {
+        if !self.consent_tables {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "SELECT d.channel AS channel, json_extract(m.message, '$.address') AS address
+             FROM messages m
+             JOIN deliveries d ON d.id = m.id
+             JOIN occurrences o ON o.id = d.occurrence_id
+             WHERE m.recipient_id = ? AND o.mailing_id = ? AND d.channel IS NOT NULL
+               AND json_extract(m.message, '$.address') IS NOT NULL
+             ORDER BY d.id DESC LIMIT 1",
+        )
+        .bind(recipient_id)
+        .bind(mailing_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        let channel = channel_from(row.try_get("channel").map_err(db)?)?;
+        let address: String = row.try_get("address").map_err(db)?;
+        Ok(channel.map(|c| (c, address)))
+    }
+}
