@@ -120,3 +120,31 @@ pub fn write_file(dir: &std::path::Path, name: &str, text: &str) -> String {
     std::fs::write(&path, text).expect("the test directory is writable");
     path.to_str().expect("a UTF-8 temp path").to_owned()
 }
+
+/// The dispatcher-wide settings of a channels file on a builder: tariffs, concurrency, the
+/// unsubscribe settings (their `env:` secrets read from the environment) and the frequency
+/// cap.
+///
+/// # Errors
+/// [`CliError::BadInput`] naming an environment variable a secret refers to that is not set.
+pub fn with_channels_file(
+    mut builder: rassylka::RassylkaBuilder,
+    file: &rassylka::channels::ChannelsFile,
+) -> Result<rassylka::RassylkaBuilder, CliError> {
+    for (channel, price) in &file.tariffs {
+        builder = builder.tariff(*channel, price.0);
+    }
+    if let Some(n) = file.concurrency {
+        builder = builder.concurrency(n);
+    }
+    if let Some(settings) = &file.unsubscribe {
+        let resolved = settings
+            .resolve(&|name| std::env::var(name).ok())
+            .map_err(|e| CliError::bad(format!("channels: unsubscribe: {e}")))?;
+        builder = builder.unsubscribe(resolved);
+    }
+    if let Some(cap) = file.frequency_cap {
+        builder = builder.frequency_cap(cap);
+    }
+    Ok(builder)
+}

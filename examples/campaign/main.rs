@@ -10,11 +10,14 @@
 //! campaign --db FILE copy    --mailing-id ID --new-id NEW [--now RFC3339]
 //! campaign --db FILE export  --what history|journal [the same filters] --out FILE.xlsx [--account-url URL]
 //! campaign --db FILE notify  --notices N.json --event E.json --sender S.json --recipients R.jsonl --outbox DIR [--channels C.json]
+//! campaign --db FILE unsubscribes [--since RFC3339]
+//! campaign --db FILE resubscribe --recipient-id ID
 //! ```
 //! `preview` prints `{"matched":N,"per_channel":{"email":N,"sms":N,"telegram":N,"vk":N,"push":N}}`,
 //! `cost` `{"per_channel":{"sms":{"messages":N,"segments":N,"cost":X},…},"total":X}`, `run` a
 //! JSON summary of what it did, `history` one JSON line per occurrence, `journal` one per
-//! delivery, `copy` the new draft mailing, `notify` `{"event","status","channel","key","cost"}`;
+//! delivery, `copy` the new draft mailing, `notify` `{"event","status","channel","key","cost"}`,
+//! `unsubscribes` `{"recipient_id","mailing_id","channel","at","source"}` per recipient;
 //! `export` writes a workbook. `run` sends every due
 //! occurrence up to now and exits; run again after a crash, it finishes the work without
 //! sending anything twice. Without `--channels` every channel writes to the outbox; with it,
@@ -41,6 +44,7 @@ use rassylka::{
 use rassylka_workspace::CliError;
 use rust_decimal::Decimal;
 
+mod consent;
 mod notify;
 mod views;
 
@@ -132,10 +136,26 @@ enum Command {
     Export(views::Export),
     /// Sends one service notice for an event from the host system.
     Notify(notify::Notify),
+    /// The recipients unsubscribed now, one JSON line each.
+    Unsubscribes {
+        /// Only those unsubscribed at or after this instant (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// Clears a recipient's unsubscribe.
+    Resubscribe {
+        /// The recipient.
+        #[arg(long)]
+        recipient_id: String,
+    },
 }
 
 /// A dispatcher that only reads and writes the journal (no recipients, no channels).
-async fn journal_reader(db: &str, clock: Arc<dyn Clock>, writes: bool) -> Result<Reader, CliError> {
+pub(crate) async fn journal_reader(
+    db: &str,
+    clock: Arc<dyn Clock>,
+    writes: bool,
+) -> Result<Reader, CliError> {
     let store = if writes {
         open_journal(db).await?
     } else {
@@ -153,14 +173,14 @@ async fn journal_reader(db: &str, clock: Arc<dyn Clock>, writes: bool) -> Result
 }
 
 /// A dispatcher over the journal alone, and the journal to close when done.
-struct Reader {
-    dispatcher: Rassylka,
+pub(crate) struct Reader {
+    pub(crate) dispatcher: Rassylka,
     store: Arc<dyn Store>,
 }
 
 impl Reader {
     /// Closes the journal (SQLite moves its log into the file) whatever `result` is.
-    async fn finish<T>(self, result: Result<T, CliError>) -> Result<T, CliError> {
+    pub(crate) async fn finish<T>(self, result: Result<T, CliError>) -> Result<T, CliError> {
         let closed = self.store.close().await.map_err(store_error);
         let value = result?;
         closed?;
@@ -169,7 +189,7 @@ impl Reader {
 }
 
 /// `--now` as an instant.
-fn instant(text: &str) -> Result<DateTime<Utc>, CliError> {
+pub(crate) fn instant(text: &str) -> Result<DateTime<Utc>, CliError> {
     DateTime::parse_from_rfc3339(text)
         .map(|at| at.with_timezone(&Utc))
         .map_err(|_| {
@@ -212,7 +232,7 @@ fn bad(e: impl std::fmt::Display) -> CliError {
     CliError::bad(e)
 }
 
-fn dispatch_error(e: DispatchError) -> CliError {
+pub(crate) fn dispatch_error(e: DispatchError) -> CliError {
     // SPEC §8: one `FILE:LINE: what is wrong` per unreadable recipients line.
     if let DispatchError::MalformedRecipients(problems) = &e {
         let lines: Vec<String> = problems
@@ -328,12 +348,7 @@ async fn dispatcher(
         builder = builder.lease(lease);
     }
     if let Some(file) = &setup.channels_file {
-        for (channel, price) in &file.tariffs {
-            builder = builder.tariff(*channel, price.0);
-        }
-        if let Some(n) = file.concurrency {
-            builder = builder.concurrency(n);
-        }
+        builder = rassylka_workspace::with_channels_file(builder, file)?;
     }
     for channel in channels.into_values() {
         builder = builder.channel(channel);
@@ -571,6 +586,8 @@ async fn run(args: Args) -> Result<String, CliError> {
             reader.finish(done).await
         }
         Command::Notify(args_of) => notify::notify(&args.db, args_of).await,
+        Command::Unsubscribes { since } => consent::unsubscribes(&args.db, since.as_deref()).await,
+        Command::Resubscribe { recipient_id } => consent::resubscribe(&args.db, recipient_id).await,
         Command::Export(export) => {
             let reader = journal_reader(&args.db, Arc::new(SystemClock), false).await?;
             let done = views::export(&reader.dispatcher, export).await;

@@ -81,9 +81,7 @@ pub(crate) async fn notify(db: &str, args: &Notify) -> Result<String, CliError> 
         .max_wait(std::time::Duration::from_secs(30))
         .notices(notices);
     if let Some(file) = &file {
-        for (channel, price) in &file.tariffs {
-            builder = builder.tariff(*channel, price.0);
-        }
+        builder = rassylka_workspace::with_channels_file(builder, file)?;
     }
     for channel in channels.into_values() {
         builder = builder.channel(channel);

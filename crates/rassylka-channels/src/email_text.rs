@@ -24,12 +24,16 @@ pub(crate) fn plain_part(text: &str, html: Option<&str>) -> String {
     }
 }
 
+/// Paragraphs stay one line each: wrapping would break long links (an unsubscribe link is
+/// longer than a line), and mail readers wrap text themselves.
+const UNWRAPPED: usize = 10_000;
+
 /// What a reader of `html` sees, as text: no markup, no CSS or script, links as `text (URL)`.
 pub(crate) fn html_to_text(html: &str) -> String {
     let marked = with_link_targets(html);
     html2text::config::with_decorator(html2text::render::TrivialDecorator::new())
         .link_footnotes(false)
-        .string_from_read(marked.as_bytes(), 78)
+        .string_from_read(marked.as_bytes(), UNWRAPPED)
         .map(|t| t.trim_end().to_owned())
         .unwrap_or_default()
 }

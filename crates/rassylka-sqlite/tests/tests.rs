@@ -32,9 +32,9 @@ async fn a_journal_of_version_4_is_migrated() {
         "DROP TABLE notice_refusals; DROP TABLE secrets; DROP TABLE unsubscribes;
          DROP INDEX messages_recipient; PRAGMA user_version = 4;",
     )
-        .execute(&pool)
-        .await
-        .unwrap();
+    .execute(&pool)
+    .await
+    .unwrap();
     pool.close().await;
     let migrated = SqliteStore::open(&path).await.unwrap();
     let refusal = rassylka_store::NoticeRefusal {

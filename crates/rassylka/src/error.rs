@@ -79,6 +79,9 @@ pub enum DispatchError {
     /// mailing does not have).
     #[error("{0}")]
     Refused(String),
+    /// An unsubscribe token that none of the keys signed, and what is wrong with it.
+    #[error("invalid unsubscribe token: {0}")]
+    BadToken(&'static str),
     /// The mailing is in a state that does not allow the action.
     #[error("mailing `{id}` is {state}: cannot {action}")]
     WrongState {
@@ -139,6 +142,7 @@ impl DispatchError {
                 | DispatchError::MalformedRecipients(_)
                 | DispatchError::UnknownMailing(_)
                 | DispatchError::Refused(_)
+                | DispatchError::BadToken(_)
         )
     }
 

@@ -25,6 +25,15 @@ impl Rassylka {
             occurrence.key.clone(),
             &self.inner.config.tariffs,
         )?;
+        // Before the freeze begins: the journal may have to keep a new signing secret, and
+        // the freeze holds the journal's writer.
+        self.prepare_consent(
+            &mut planner,
+            mailing,
+            occurrence.fired_at,
+            Some(occurrence.id),
+        )
+        .await?;
         let Some(freeze) = self.store().begin_freeze(occurrence.id, self.now()).await? else {
             return Ok(false);
         };

@@ -73,6 +73,7 @@
 
 mod bonus;
 mod clock;
+mod consent;
 mod dispatcher;
 mod error;
 #[cfg(feature = "xlsx")]
@@ -91,6 +92,9 @@ mod source;
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use consent::{
+    TokenClaims, UnsubscribeKeys, UnsubscribePage, UnsubscribeSource, Unsubscribed, mask_address,
+};
 pub use dispatcher::{
     ChannelCost, Config, CostReport, Dispatcher, Preview, Progress, ProgressHook, Rassylka,
     RassylkaBuilder, RunReport,

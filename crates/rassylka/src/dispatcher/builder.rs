@@ -38,6 +38,10 @@ pub struct Config {
     pub freeze_batch: usize,
     /// How service notices are sent and who may send them (SPEC §7g); none by default.
     pub notices: Option<crate::Notices>,
+    /// How advertising e-mail offers an unsubscribe: link, mailto, footer, secrets (SPEC §7c).
+    pub unsubscribe: rassylka_channels::UnsubscribeSettings,
+    /// At most so many advertising occurrences per recipient in so many days; none by default.
+    pub frequency_cap: Option<rassylka_channels::FrequencyCap>,
 }
 
 impl Default for Config {
@@ -55,6 +59,8 @@ impl Default for Config {
             worker_id: default_worker_id(),
             freeze_batch: 10_000,
             notices: None,
+            unsubscribe: rassylka_channels::UnsubscribeSettings::default(),
+            frequency_cap: None,
         }
     }
 }
@@ -215,6 +221,18 @@ impl RassylkaBuilder {
         self
     }
 
+    /// How advertising e-mail offers an unsubscribe (its secrets already resolved).
+    pub fn unsubscribe(mut self, settings: rassylka_channels::UnsubscribeSettings) -> Self {
+        self.config.unsubscribe = settings;
+        self
+    }
+
+    /// At most `cap.max` advertising occurrences per recipient in any `cap.days` days.
+    pub fn frequency_cap(mut self, cap: rassylka_channels::FrequencyCap) -> Self {
+        self.config.frequency_cap = Some(cap);
+        self
+    }
+
     /// The dispatcher.
     ///
     /// # Errors
@@ -235,6 +253,7 @@ impl RassylkaBuilder {
                 clock: self.clock,
                 config: self.config,
                 progress: self.progress,
+                keys: tokio::sync::OnceCell::new(),
             }),
         })
     }

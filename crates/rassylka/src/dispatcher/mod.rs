@@ -102,6 +102,8 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: Config,
     pub(crate) progress: Option<ProgressHook>,
+    /// The unsubscribe keys, read or made once.
+    pub(crate) keys: tokio::sync::OnceCell<Arc<crate::UnsubscribeKeys>>,
 }
 
 /// The dispatcher: a cheap, cloneable handle. Build it with [`Rassylka::builder`].
@@ -140,6 +142,7 @@ impl Rassylka {
                 clock: Arc::clone(&inner.clock),
                 config: inner.config.clone(),
                 progress: inner.progress.clone(),
+                keys: inner.keys.clone(),
             }),
         }
     }

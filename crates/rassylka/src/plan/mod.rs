@@ -1,13 +1,14 @@
 //! Planning an audience: the recipients streamed through the [`Planner`] in chunks, with the
-//! contacts known gone looked up once per chunk. Preview, cost and the freeze share it, so a
+//! contacts known gone, the unsubscribed and those at the frequency cap looked up once per
+//! chunk. Preview, cost and the freeze share it, so a
 //! preview equals what a run targets on the same data.
 
 mod planner;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use rassylka_segment::ChannelSet;
@@ -27,7 +28,27 @@ pub(crate) type Sink =
     Box<dyn FnMut(Vec<NewDelivery>) -> BoxFuture<'static, Result<(), DispatchError>> + Send>;
 
 impl Rassylka {
-    /// Marks the contacts known gone of a chunk of recipients for the planner.
+    /// Gives the planner its links and the frequency cap's window, for an occurrence fired at
+    /// `fired_at` (`except`: its own row).
+    pub(crate) async fn prepare_consent(
+        &self,
+        planner: &mut Planner<'_>,
+        mailing: &Mailing,
+        fired_at: DateTime<Utc>,
+        except: Option<i64>,
+    ) -> Result<(), DispatchError> {
+        let links = if planner.needs_links() {
+            Some(self.links().await?)
+        } else {
+            None
+        };
+        let cap = self.cap_window(mailing, fired_at, except).await?;
+        planner.set_consent(links, cap);
+        Ok(())
+    }
+
+    /// Marks, for a chunk of recipients, the contacts known gone and (for advertising) who
+    /// unsubscribed and who reached the frequency cap.
     async fn look_up_gone(
         &self,
         planner: &mut Planner<'_>,
@@ -44,6 +65,22 @@ impl Rassylka {
                 .insert(channel);
         }
         planner.set_unreachable(gone);
+        let mut unsubscribed = HashSet::new();
+        let mut capped = HashSet::new();
+        if planner.is_advertising() && !ids.is_empty() {
+            unsubscribed.extend(self.store().unsubscribed_among(&ids).await?);
+            if let Some(cap) = planner.cap().filter(|c| !c.occurrences.is_empty()) {
+                let max = cap.max;
+                let reached = self.store().reached_in(&cap.occurrences, &ids).await?;
+                capped.extend(
+                    reached
+                        .into_iter()
+                        .filter(|(_, count)| *count >= max)
+                        .map(|(id, _)| id),
+                );
+            }
+        }
+        planner.set_suppressed(unsubscribed, capped);
         Ok(())
     }
 
@@ -148,6 +185,8 @@ impl Rassylka {
             format!("{}/preview", mailing.id),
             &self.inner.config.tariffs,
         )?;
+        self.prepare_consent(&mut planner, mailing, self.now(), None)
+            .await?;
         let mut totals = CostReport::default();
         for channel in &mailing.channels {
             totals.per_channel.insert(*channel, ChannelCost::default());

@@ -1,19 +1,20 @@
 //! Who gets what for one recipient: segment, reachable channels, priority ranks, send window,
 //! rendered texts and cost.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rassylka_channels::sms_segments;
-use rassylka_model::{ChannelKind, Recipient};
+use rassylka_model::{ChannelKind, MessageClass, Recipient};
 use rassylka_schedule::SendWindow;
 use rassylka_segment::{
     BookingMatch, ChannelSet, CompileOptions, Exclusion, Outcome, Segment, Targets, targets,
 };
-use rassylka_template::{Formatting, OutputFormat, PreparedTemplate, Values};
+use rassylka_template::{Formatting, OutputFormat, PreparedTemplate, Values, Variable};
 use rust_decimal::Decimal;
 
+use crate::consent::{CapWindow, Links};
 use crate::mailing::{CompiledContent, DeliveryMode, Mailing};
 use crate::store::{DeliveryStatus, NewDelivery};
 use crate::{DispatchError, Problem};
@@ -24,6 +25,16 @@ struct PreparedContent {
     text: Option<PreparedTemplate>,
     html: Option<PreparedTemplate>,
     image: Option<String>,
+    /// A template places `{unsubscribe_url}`.
+    places_link: bool,
+}
+
+impl PreparedContent {
+    fn templates(&self) -> impl Iterator<Item = &PreparedTemplate> {
+        [&self.subject, &self.text, &self.html]
+            .into_iter()
+            .filter_map(Option::as_ref)
+    }
 }
 
 /// Everything fixed for one occurrence of one mailing.
@@ -38,6 +49,15 @@ pub(crate) struct Planner<'m> {
     tariffs: BTreeMap<ChannelKind, Decimal>,
     window: Option<SendWindow>,
     bookings: Vec<BookingMatch>,
+    advertising: bool,
+    /// Links for templates that place them and for the e-mail footer.
+    links: Option<Links>,
+    /// Advertising e-mail whose templates do not place the link gets the footer.
+    email_footer: bool,
+    cap: Option<CapWindow>,
+    /// Of the recipients planned next: who unsubscribed, who reached the cap.
+    unsubscribed: HashSet<String>,
+    capped: HashSet<String>,
 }
 
 /// What the plan did with one recipient.
@@ -94,22 +114,26 @@ impl<'m> Planner<'m> {
             let prepare = |t: &rassylka_template::Template, format| {
                 t.prepare(evaluation_date, &values, &formatting, format)
             };
-            content.insert(
-                *channel,
-                PreparedContent {
-                    subject: compiled
-                        .subject
-                        .as_ref()
-                        .map(|t| prepare(t, OutputFormat::Plain)),
-                    text: compiled.text.as_ref().map(|t| prepare(t, body_format)),
-                    html: compiled
-                        .html
-                        .as_ref()
-                        .map(|t| prepare(t, OutputFormat::Html)),
-                    image: compiled.image.clone(),
-                },
-            );
+            let mut prepared = PreparedContent {
+                subject: compiled
+                    .subject
+                    .as_ref()
+                    .map(|t| prepare(t, OutputFormat::Plain)),
+                text: compiled.text.as_ref().map(|t| prepare(t, body_format)),
+                html: compiled
+                    .html
+                    .as_ref()
+                    .map(|t| prepare(t, OutputFormat::Html)),
+                image: compiled.image.clone(),
+                places_link: false,
+            };
+            let places_link = prepared
+                .templates()
+                .any(|t| t.places(Variable::UnsubscribeUrl));
+            prepared.places_link = places_link;
+            content.insert(*channel, prepared);
         }
+        let advertising = mailing.class == MessageClass::Advertising;
         Ok(Planner {
             mailing,
             segment,
@@ -121,7 +145,53 @@ impl<'m> Planner<'m> {
             tariffs: tariffs.clone(),
             window: mailing.send_window,
             bookings: Vec::new(),
+            advertising,
+            links: None,
+            email_footer: false,
+            cap: None,
+            unsubscribed: HashSet::new(),
+            capped: HashSet::new(),
         })
+    }
+
+    /// Whether links are needed at all: an advertising e-mail (its footer), or a template
+    /// that places `{unsubscribe_url}`.
+    pub(crate) fn needs_links(&self) -> bool {
+        self.content.values().any(|c| c.places_link)
+            || (self.advertising && self.content.contains_key(&ChannelKind::Email))
+    }
+
+    /// Links to put in messages, and the frequency cap's window.
+    pub(crate) fn set_consent(&mut self, links: Option<Links>, cap: Option<CapWindow>) {
+        self.email_footer = self.advertising
+            && links.is_some()
+            && self
+                .content
+                .get(&ChannelKind::Email)
+                .is_some_and(|c| !c.places_link);
+        self.links = links;
+        self.cap = cap;
+    }
+
+    /// The occurrences the cap counts and how many are allowed, when a cap applies.
+    pub(crate) fn cap(&self) -> Option<&CapWindow> {
+        self.cap.as_ref()
+    }
+
+    /// Whether unsubscribes apply (advertising only).
+    pub(crate) fn is_advertising(&self) -> bool {
+        self.advertising
+    }
+
+    /// Of the recipients planned next: who unsubscribed, and who has had the cap's number of
+    /// advertising occurrences.
+    pub(crate) fn set_suppressed(
+        &mut self,
+        unsubscribed: HashSet<String>,
+        capped: HashSet<String>,
+    ) {
+        self.unsubscribed = unsubscribed;
+        self.capped = capped;
     }
 
     /// A skipped delivery: `group` names it in the key, `group_key` ties it to its group.
@@ -206,6 +276,19 @@ impl<'m> Planner<'m> {
             }
             Targets::Channels(set) => set,
         };
+        if self.advertising {
+            let suppressed = if self.unsubscribed.contains(&r.id) {
+                Some("unsubscribed")
+            } else if self.capped.contains(&r.id) {
+                Some("frequency_cap")
+            } else {
+                None
+            };
+            if let Some(reason) = suppressed {
+                out.push(self.skipped(&r.id, &r.id, r.id.clone(), None, reason.into()));
+                return;
+            }
+        }
         // Contacts a channel reported gone in an earlier mailing.
         let gone = self
             .unreachable
@@ -249,6 +332,15 @@ impl<'m> Planner<'m> {
                 .collect(),
             _ => vec![(None, r.id.clone())],
         };
+        let link = self
+            .links
+            .as_ref()
+            .filter(|_| {
+                channels.iter().any(|(c, _)| {
+                    self.content[c].places_link || (*c == ChannelKind::Email && self.email_footer)
+                })
+            })
+            .map(|links| links.url(&self.mailing.id, &r.id));
         for (booking_index, group) in groups {
             let booking = booking_index.and_then(|i| r.bookings.get(i));
             let mut queued_one = false;
@@ -258,9 +350,11 @@ impl<'m> Planner<'m> {
                     DeliveryMode::All => format!("{group}#{channel}"),
                 };
                 let content = &self.content[channel];
-                let render =
-                    |t: &Option<PreparedTemplate>| t.as_ref().map(|t| t.render(r, booking));
-                let (subject, text, html) = (
+                let render = |t: &Option<PreparedTemplate>| {
+                    t.as_ref()
+                        .map(|t| t.render_with_link(r, booking, link.as_deref()))
+                };
+                let (subject, text, mut html) = (
                     render(&content.subject),
                     render(&content.text),
                     render(&content.html),
@@ -283,7 +377,14 @@ impl<'m> Planner<'m> {
                     _ => DeliveryStatus::Queued,
                 };
                 queued_one = true;
-                let text = text.map(|(t, _)| t);
+                let mut text = text.map(|(t, _)| t);
+                if *channel == ChannelKind::Email
+                    && self.email_footer
+                    && let (Some(links), Some(url)) = (&self.links, &link)
+                {
+                    text = text.map(|t| links.text_with_footer(&t, url));
+                    html = html.map(|(h, report)| (links.html_with_footer(&h, url), report));
+                }
                 let units = match channel {
                     ChannelKind::Sms => sms_segments(text.as_deref().unwrap_or_default()).parts,
                     _ => 1,

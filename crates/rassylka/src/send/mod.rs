@@ -3,6 +3,7 @@
 //! dead workers recovered as their leases run out, live workers' rows waited for.
 
 mod lease;
+mod limits;
 mod outage;
 mod policy;
 
@@ -10,13 +11,14 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use rassylka_channels::{ChannelError, ErrorClass, Image, Message};
-use rassylka_model::{Address, ChannelKind};
+use rassylka_model::{Address, ChannelKind, MessageClass};
 
 pub(crate) use outage::is_outage_reason;
 pub(crate) use policy::{BEHIND_UNKNOWN, Verdict};
 
 use crate::DispatchError;
 use crate::bonus::{ACCRUAL_BATCH, Accruals};
+use crate::consent::Links;
 use crate::dispatcher::{Progress, Rassylka, RunReport};
 use crate::mailing::Mailing;
 use crate::store::{
@@ -62,10 +64,12 @@ impl Rassylka {
     }
 
     /// Sends one claimed delivery. Its texts move into the message: afterwards only its id,
-    /// attempts, channel and recipient are needed.
+    /// attempts, channel and recipient are needed. `list` (advertising only) gives an e-mail
+    /// its unsubscribe headers.
     async fn send_one(
         &self,
         delivery: &mut Delivery,
+        list: Option<&(Links, String)>,
     ) -> Result<rassylka_channels::Receipt, ChannelError> {
         let planned = &mut delivery.planned;
         let channel_kind = planned
@@ -88,6 +92,11 @@ impl Rassylka {
         }
         if let Some(image) = &planned.image {
             message = message.with_image(Image::parse(image));
+        }
+        if channel_kind == ChannelKind::Email
+            && let Some((links, mailing_id)) = list
+        {
+            message.headers = links.headers(mailing_id, &planned.recipient_id);
         }
         channel.send(&to, &message).await
     }
@@ -118,6 +127,16 @@ impl Rassylka {
         let lease = self.lease();
         let concurrency = self.inner.config.concurrency;
         let _renewal = Renewal::start(store.clone(), occurrence.id, lease.clone());
+        self.start_account_usage().await?;
+        let list = match mailing.class {
+            MessageClass::Advertising if self.inner.channels.contains_key(&ChannelKind::Email) => {
+                Some(std::sync::Arc::new((
+                    self.links().await?,
+                    mailing.id.clone(),
+                )))
+            }
+            _ => None,
+        };
         let started = std::time::Instant::now();
         let mut progress = match &self.inner.progress {
             Some(_) => Some(self.progress(occurrence).await?),
@@ -220,10 +239,12 @@ impl Rassylka {
                 })
                 .collect();
             let this = self.clone();
+            let batch_list = list.clone();
             let sends = futures_util::stream::iter(claimed.into_iter().map(move |mut d| {
                 let this = this.clone();
+                let list = batch_list.clone();
                 async move {
-                    let outcome = this.send_one(&mut d).await;
+                    let outcome = this.send_one(&mut d, list.as_deref()).await;
                     (d, outcome)
                 }
             }))

@@ -1,0 +1,91 @@
+//! The endpoint's pages: small, Russian, self-contained (inline CSS, no scripts, no external
+//! resources), every value escaped.
+
+use rassylka::UnsubscribePage;
+
+const STYLE: &str = "body{font-family:Arial,Helvetica,sans-serif;background:#f4f4f4;color:#222;margin:0}\
+main{max-width:480px;margin:48px auto;background:#fff;padding:32px;border-radius:8px}\
+h1{font-size:22px;margin:0 0 16px}p{font-size:16px;line-height:1.5}\
+button{font-size:16px;padding:10px 20px;border:0;border-radius:4px;background:#c62828;color:#fff;cursor:pointer}";
+
+/// Text for HTML: `& < > " '` escaped.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn page_html(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"ru\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <meta name=\"robots\" content=\"noindex\">\
+         <title>{title}</title><style>{STYLE}</style></head>\
+         <body><main><h1>{title}</h1>{body}</main></body></html>\n",
+        title = escape(title),
+    )
+}
+
+fn whose(page: &UnsubscribePage) -> String {
+    match &page.masked_address {
+        Some(address) => format!("Адрес <b>{}</b>", escape(address)),
+        None => "Ваш адрес".to_owned(),
+    }
+}
+
+/// The page a link opens: it names the masked address and asks to confirm with one button.
+/// The form posts back to the same address, so the page needs no other URL.
+pub(crate) fn confirm(page: &UnsubscribePage) -> String {
+    if page.unsubscribed {
+        return done_already(page);
+    }
+    let body = format!(
+        "<p>{} больше не будет получать рекламные рассылки.</p>\
+         <form method=\"post\"><input type=\"hidden\" name=\"confirm\" value=\"1\">\
+         <button type=\"submit\">Отписаться</button></form>",
+        whose(page)
+    );
+    page_html("Отписка от рассылки", &body)
+}
+
+fn done_already(page: &UnsubscribePage) -> String {
+    let body = format!(
+        "<p>{} уже удалён из рассылки. Больше ничего делать не нужно.</p>",
+        whose(page)
+    );
+    page_html("Ваш адрес удалён из рассылки", &body)
+}
+
+/// After the POST.
+pub(crate) fn done(page: &UnsubscribePage) -> String {
+    let body = format!(
+        "<p>{} удалён из рассылки: рекламных писем больше не будет.</p>",
+        whose(page)
+    );
+    page_html("Ваш адрес удалён из рассылки", &body)
+}
+
+/// A token that is not ours, altered or cut short.
+pub(crate) fn bad_link() -> String {
+    page_html(
+        "Ссылка недействительна",
+        "<p>Эта ссылка для отписки повреждена или устарела. Откройте ссылку из последнего письма целиком.</p>",
+    )
+}
+
+/// The journal is unavailable: try again later.
+pub(crate) fn unavailable() -> String {
+    page_html(
+        "Сервис временно недоступен",
+        "<p>Не удалось выполнить запрос. Попробуйте ещё раз через несколько минут.</p>",
+    )
+}

@@ -1,0 +1,3 @@
+//! The endpoint over a real socket.
+
+mod endpoint;

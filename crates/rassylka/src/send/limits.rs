@@ -1,0 +1,41 @@
+//! Provider limits that survive restarts (SPEC §7c): before a pass sends, each channel with
+//! daily or monthly limits is told what the journal says was sent in the provider's day and
+//! month, so separate processes share the limits.
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
+use chrono_tz::Tz;
+
+use crate::DispatchError;
+use crate::dispatcher::Rassylka;
+
+/// The instant `date` begins in `zone` (its first valid local time on a DST day).
+fn start_of(date: NaiveDate, zone: Tz) -> Option<DateTime<Utc>> {
+    date.and_time(NaiveTime::MIN)
+        .and_local_timezone(zone)
+        .earliest()
+        .map(|at| at.to_utc())
+}
+
+impl Rassylka {
+    /// Starts the counters of every channel that has account limits at the journal's count.
+    pub(crate) async fn start_account_usage(&self) -> Result<(), DispatchError> {
+        let now = self.now();
+        for (kind, channel) in &self.inner.channels {
+            let Some(limits) = channel.account_limits() else {
+                continue;
+            };
+            let today = now.with_timezone(&limits.zone).date_naive();
+            let first = today.with_day(1).unwrap_or(today);
+            let (Some(day_start), Some(month_start)) =
+                (start_of(today, limits.zone), start_of(first, limits.zone))
+            else {
+                continue;
+            };
+            let store = self.store();
+            let sent_today = store.sent_since(*kind, day_start).await?;
+            let sent_this_month = store.sent_since(*kind, month_start).await?;
+            channel.start_usage(sent_today, sent_this_month);
+        }
+        Ok(())
+    }
+}

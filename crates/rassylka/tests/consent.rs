@@ -1,0 +1,485 @@
+//! Unsubscribes, links and frequency caps through the public API (SPEC §7c), on a real
+//! SQLite journal and the in-memory channels.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rassylka::channels::{FrequencyCap, MemoryChannel, Secret, UnsubscribeSettings};
+use rassylka::model::{ChannelKind, Recipient};
+use rassylka::store::DeliveryStatus;
+use rassylka::store::prelude::*;
+use rassylka::{
+    DispatchError, Dispatcher, Mailing, ManualClock, MemorySource, Rassylka, RassylkaBuilder,
+    RecipientSource, SqliteStore, UnsubscribeKeys, UnsubscribeSource,
+};
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn people() -> Vec<Recipient> {
+    [
+        r#"{"id": "a", "first_name": "Анна", "consent": {"advertising": true}, "contacts": {"email": "anna@example.com", "phone": "+79160000001"}}"#,
+        r#"{"id": "b", "first_name": "Борис", "consent": {"advertising": true}, "contacts": {"email": "boris@example.com"}}"#,
+        r#"{"id": "c", "first_name": "Вера", "consent": {"advertising": true}, "contacts": {"email": "vera@example.com"}}"#,
+    ]
+    .iter()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect()
+}
+
+struct World {
+    dispatcher: Rassylka,
+    store: Arc<SqliteStore>,
+    clock: Arc<ManualClock>,
+    email: Arc<MemoryChannel>,
+    sms: Arc<MemoryChannel>,
+    source: Arc<MemorySource>,
+}
+
+async fn world(tweak: impl FnOnce(RassylkaBuilder) -> RassylkaBuilder) -> World {
+    let store = Arc::new(SqliteStore::temporary().await.unwrap());
+    let clock = Arc::new(ManualClock::starting_at(at("2026-12-01T12:00:00+03:00")));
+    let email = Arc::new(MemoryChannel::new(ChannelKind::Email));
+    let sms = Arc::new(MemoryChannel::new(ChannelKind::Sms));
+    let source = Arc::new(MemorySource::new(people()));
+    let builder = Rassylka::builder()
+        .recipients_shared(source.clone())
+        .store_shared(store.clone())
+        .clock(clock.clone())
+        .channel(email.clone())
+        .channel(sms.clone());
+    World {
+        dispatcher: tweak(builder).build().unwrap(),
+        store,
+        clock,
+        email,
+        sms,
+        source,
+    }
+}
+
+/// A one-time mailing `id` of `class` at `start` (Moscow time) by e-mail, with `content`.
+fn mailing(id: &str, class: &str, start: &str, content: &str) -> Mailing {
+    Mailing::from_json(&format!(
+        r#"{{"id": "{id}", "class": "{class}", "channels": ["email"],
+            "schedule": {{"start": "{start}", "tz": "Europe/Moscow", "every": "once"}},
+            "content": {{"email": {content}}}}}"#
+    ))
+    .unwrap()
+}
+
+const LETTER: &str =
+    r#"{"subject": "Скидки", "html": "<html><body><p>{first_name}, скидка 20%</p></body></html>"}"#;
+
+async fn send(w: &World, m: &Mailing, now: &str) {
+    w.clock.set(at(now));
+    w.dispatcher.save(m).await.unwrap();
+    w.dispatcher.confirm(&m.id).await.unwrap();
+    w.dispatcher.run_mailing(&m.id).await.unwrap();
+}
+
+/// (recipient, status, reason) of a mailing's only occurrence.
+async fn journal(w: &World, mailing_id: &str) -> Vec<(String, DeliveryStatus, Option<String>)> {
+    let occurrence = w
+        .dispatcher
+        .occurrences(mailing_id)
+        .await
+        .unwrap()
+        .remove(0);
+    w.store
+        .deliveries(occurrence.id, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.planned.recipient_id, d.planned.status, d.planned.error))
+        .collect()
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[tokio::test]
+async fn advertising_email_carries_the_headers_and_the_footer_and_service_email_none() {
+    let w = world(|b| {
+        b.unsubscribe(UnsubscribeSettings {
+            url: Some("https://shop.example/u/{token}".into()),
+            mailto: Some("unsubscribe@shop.example".into()),
+            ..UnsubscribeSettings::default()
+        })
+    })
+    .await;
+    send(
+        &w,
+        &mailing("ads", "advertising", "2026-12-01T10:00", LETTER),
+        "2026-12-01T10:01:00+03:00",
+    )
+    .await;
+    let sent = w.email.sent();
+    assert_eq!(sent.len(), 3);
+    let anna = sent
+        .iter()
+        .find(|s| s.to.to_string() == "anna@example.com")
+        .unwrap();
+    let link = w.dispatcher.unsubscribe_link("ads", "a").await.unwrap();
+    assert!(link.starts_with("https://shop.example/u/"), "{link}");
+    let headers = &anna.message.headers;
+    let list = header(headers, "List-Unsubscribe").unwrap();
+    assert!(
+        list.starts_with(&format!(
+            "<{link}>, <mailto:unsubscribe@shop.example?subject=unsubscribe-"
+        )),
+        "{list}"
+    );
+    assert_eq!(
+        header(headers, "List-Unsubscribe-Post"),
+        Some("List-Unsubscribe=One-Click")
+    );
+    assert_eq!(header(headers, "List-Id"), Some("ads"));
+    let html = anna.message.html.as_deref().unwrap();
+    assert!(html.contains(&format!("<a href=\"{link}\">")), "{html}");
+    assert!(
+        html.ends_with("</p></body></html>"),
+        "the footer goes inside the body: {html}"
+    );
+    // Each recipient's link is their own.
+    let boris = sent
+        .iter()
+        .find(|s| s.to.to_string() == "boris@example.com")
+        .unwrap();
+    assert!(!boris.message.html.as_deref().unwrap().contains(&link));
+
+    send(
+        &w,
+        &mailing("receipt", "service", "2026-12-01T11:00", LETTER),
+        "2026-12-01T11:01:00+03:00",
+    )
+    .await;
+    let receipt = w.email.sent().into_iter().skip(3).collect::<Vec<_>>();
+    assert_eq!(receipt.len(), 3);
+    for s in receipt {
+        assert!(
+            s.message.headers.is_empty(),
+            "service e-mail: {:?}",
+            s.message.headers
+        );
+        assert!(!s.message.html.as_deref().unwrap().contains("Отписаться"));
+    }
+}
+
+#[tokio::test]
+async fn a_template_that_places_the_link_gets_no_footer_and_every_channel_can_place_it() {
+    let w = world(|b| b).await;
+    let own = r#"{"subject": "Скидки", "text": "Скидка 20%. Отписаться: {unsubscribe_url}", "html": "<p>Скидка 20%</p><p><a href=\"{unsubscribe_url}\">отписаться</a></p>"}"#;
+    send(
+        &w,
+        &mailing("ads", "advertising", "2026-12-01T10:00", own),
+        "2026-12-01T10:01:00+03:00",
+    )
+    .await;
+    let link = w.dispatcher.unsubscribe_link("ads", "a").await.unwrap();
+    assert!(
+        link.starts_with("http://localhost:8080/u/"),
+        "the default: {link}"
+    );
+    let anna = w
+        .email
+        .sent()
+        .into_iter()
+        .find(|s| s.to.to_string() == "anna@example.com")
+        .unwrap();
+    assert_eq!(anna.message.text, format!("Скидка 20%. Отписаться: {link}"));
+    let html = anna.message.html.unwrap();
+    assert_eq!(
+        html,
+        format!("<p>Скидка 20%</p><p><a href=\"{link}\">отписаться</a></p>")
+    );
+    assert!(header(&anna.message.headers, "List-Unsubscribe").is_some());
+
+    let sms = Mailing::from_json(
+        r#"{"id": "sms-ads", "class": "advertising", "channels": ["sms"],
+            "schedule": {"start": "2026-12-01T10:30", "tz": "Europe/Moscow", "every": "once"},
+            "content": {"default": {"dialect": "bonusplus", "text": "Скидка! Отписка: [ОТПИСКА]"}}}"#,
+    )
+    .unwrap();
+    send(&w, &sms, "2026-12-01T10:31:00+03:00").await;
+    let link = w.dispatcher.unsubscribe_link("sms-ads", "a").await.unwrap();
+    assert_eq!(
+        w.sms.sent()[0].message.text,
+        format!("Скидка! Отписка: {link}")
+    );
+}
+
+#[tokio::test]
+async fn an_unsubscribe_suppresses_advertising_from_the_next_freeze_until_resubscribed() {
+    let w = world(|b| b).await;
+    send(
+        &w,
+        &mailing("first", "advertising", "2026-12-01T10:00", LETTER),
+        "2026-12-01T10:01:00+03:00",
+    )
+    .await;
+    let link = w.dispatcher.unsubscribe_link("first", "b").await.unwrap();
+    let token = link.rsplit('/').next().unwrap();
+
+    let page = w.dispatcher.unsubscribe_page(token).await.unwrap();
+    assert_eq!(page.masked_address.as_deref(), Some("b***@example.com"));
+    assert!(!page.unsubscribed);
+    assert!(
+        w.dispatcher.unsubscribes(None).await.unwrap().is_empty(),
+        "a look changes nothing"
+    );
+
+    w.clock.set(at("2026-12-01T10:30:00+03:00"));
+    let done = w
+        .dispatcher
+        .unsubscribe(token, UnsubscribeSource::OneClick)
+        .await
+        .unwrap();
+    assert!(done.new);
+    assert_eq!(done.record.channel, Some(ChannelKind::Email));
+    assert_eq!(done.record.source, "one_click");
+    assert_eq!(done.source_error, None);
+    assert!(
+        w.source
+            .recipients()
+            .iter()
+            .any(|r| r.id == "b" && r.no_mailings)
+    );
+    // A repeat is harmless: the first is kept.
+    w.clock.set(at("2026-12-01T10:40:00+03:00"));
+    let again = w
+        .dispatcher
+        .unsubscribe(token, UnsubscribeSource::Link)
+        .await
+        .unwrap();
+    assert!(!again.new);
+    assert_eq!(again.record, done.record);
+    assert_eq!(
+        w.dispatcher.unsubscribes(None).await.unwrap(),
+        vec![done.record.clone()]
+    );
+
+    // The source forgot the flag (a CRM reloaded it): the journal still suppresses.
+    w.source.set_no_mailings("b", false).await.unwrap();
+    let second = mailing("second", "advertising", "2026-12-02T10:00", LETTER);
+    w.clock.set(at("2026-12-02T10:01:00+03:00"));
+    w.dispatcher.save(&second).await.unwrap();
+    let preview = w.dispatcher.preview(&second, None).await.unwrap();
+    assert_eq!(preview.per_channel.get(&ChannelKind::Email), Some(&2));
+    send(&w, &second, "2026-12-02T10:01:00+03:00").await;
+    let rows = journal(&w, "second").await;
+    assert!(
+        rows.contains(&(
+            "b".into(),
+            DeliveryStatus::Skipped,
+            Some("unsubscribed".into())
+        )),
+        "{rows:?}"
+    );
+    assert_eq!(
+        rows.iter().filter(|r| r.1 == DeliveryStatus::Sent).count(),
+        2
+    );
+    // Service mail still reaches them.
+    send(
+        &w,
+        &mailing("service", "service", "2026-12-02T11:00", LETTER),
+        "2026-12-02T11:01:00+03:00",
+    )
+    .await;
+    assert!(
+        journal(&w, "service")
+            .await
+            .contains(&("b".into(), DeliveryStatus::Sent, None))
+    );
+
+    assert!(w.dispatcher.resubscribe("b").await.unwrap());
+    assert!(!w.dispatcher.resubscribe("b").await.unwrap());
+    assert!(w.dispatcher.unsubscribes(None).await.unwrap().is_empty());
+    send(
+        &w,
+        &mailing("third", "advertising", "2026-12-03T10:00", LETTER),
+        "2026-12-03T10:01:00+03:00",
+    )
+    .await;
+    assert!(
+        journal(&w, "third")
+            .await
+            .contains(&("b".into(), DeliveryStatus::Sent, None))
+    );
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused_and_record_nothing() {
+    let w = world(|b| b).await;
+    send(
+        &w,
+        &mailing("first", "advertising", "2026-12-01T10:00", LETTER),
+        "2026-12-01T10:01:00+03:00",
+    )
+    .await;
+    let link = w.dispatcher.unsubscribe_link("first", "a").await.unwrap();
+    let token = link.rsplit('/').next().unwrap().to_owned();
+    let other_key = UnsubscribeKeys::new(&["another secret, long enough"]).unwrap();
+    let mut altered = token.clone().into_bytes();
+    let last = altered.len() - 5;
+    altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+    let bad = [
+        "".to_owned(),
+        "not-a-token".to_owned(),
+        token[..token.len() - 3].to_owned(),
+        String::from_utf8(altered).unwrap(),
+        other_key.sign("first", "a"),
+        format!("{token}A"),
+    ];
+    for token in &bad {
+        let page = w.dispatcher.unsubscribe_page(token).await;
+        assert!(
+            matches!(page, Err(DispatchError::BadToken(_))),
+            "{token}: {page:?}"
+        );
+        let done = w
+            .dispatcher
+            .unsubscribe(token, UnsubscribeSource::OneClick)
+            .await;
+        assert!(
+            matches!(done, Err(DispatchError::BadToken(_))),
+            "{token}: {done:?}"
+        );
+        assert!(done.unwrap_err().is_bad_input());
+    }
+    assert!(w.dispatcher.unsubscribes(None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_generated_secret_is_kept_in_the_journal_and_a_given_one_is_used() {
+    let w = world(|b| b).await;
+    let first = w.dispatcher.unsubscribe_link("m", "a").await.unwrap();
+    // A second dispatcher on the same journal (another process) signs the same way.
+    let same_journal = Rassylka::builder()
+        .recipients(MemorySource::default())
+        .store_shared(w.store.clone())
+        .build()
+        .unwrap();
+    assert_eq!(
+        same_journal.unsubscribe_link("m", "a").await.unwrap(),
+        first
+    );
+    let elsewhere = world(|b| b).await;
+    assert_ne!(
+        elsewhere
+            .dispatcher
+            .unsubscribe_link("m", "a")
+            .await
+            .unwrap(),
+        first
+    );
+
+    let given = world(|b| {
+        b.unsubscribe(UnsubscribeSettings {
+            secret: Some(Secret::new("a secret from the settings")),
+            previous_secrets: vec![Secret::new("the secret before it, rotated")],
+            ..UnsubscribeSettings::default()
+        })
+    })
+    .await;
+    let link = given.dispatcher.unsubscribe_link("m", "a").await.unwrap();
+    let token = link.rsplit('/').next().unwrap();
+    let keys = UnsubscribeKeys::new(&["a secret from the settings"]).unwrap();
+    assert_eq!(keys.verify(token).unwrap().recipient_id, "a");
+    let old = UnsubscribeKeys::new(&["the secret before it, rotated"]).unwrap();
+    assert!(
+        given
+            .dispatcher
+            .unsubscribe_page(&old.sign("m", "a"))
+            .await
+            .is_ok(),
+        "rotation"
+    );
+}
+
+#[tokio::test]
+async fn the_frequency_cap_counts_advertising_occurrences_across_mailings() {
+    let w = world(|b| b.frequency_cap(FrequencyCap { max: 2, days: 7 })).await;
+    send(
+        &w,
+        &mailing("d1", "advertising", "2026-12-01T10:00", LETTER),
+        "2026-12-01T10:01:00+03:00",
+    )
+    .await;
+    // Service mail neither counts nor is capped.
+    send(
+        &w,
+        &mailing("s2", "service", "2026-12-02T10:00", LETTER),
+        "2026-12-02T10:01:00+03:00",
+    )
+    .await;
+    send(
+        &w,
+        &mailing("d3", "advertising", "2026-12-03T10:00", LETTER),
+        "2026-12-03T10:01:00+03:00",
+    )
+    .await;
+    let d5 = mailing("d5", "advertising", "2026-12-05T10:00", LETTER);
+    w.clock.set(at("2026-12-05T10:00:00+03:00"));
+    w.dispatcher.save(&d5).await.unwrap();
+    let preview = w.dispatcher.preview(&d5, None).await.unwrap();
+    assert_eq!(
+        preview.per_channel.get(&ChannelKind::Email),
+        Some(&0),
+        "a preview counts as the run"
+    );
+    send(&w, &d5, "2026-12-05T10:01:00+03:00").await;
+    let rows = journal(&w, "d5").await;
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows.iter()
+            .all(|r| r.1 == DeliveryStatus::Skipped && r.2.as_deref() == Some("frequency_cap")),
+        "{rows:?}"
+    );
+    send(
+        &w,
+        &mailing("s6", "service", "2026-12-06T10:00", LETTER),
+        "2026-12-06T10:01:00+03:00",
+    )
+    .await;
+    assert!(
+        journal(&w, "s6")
+            .await
+            .iter()
+            .all(|r| r.1 == DeliveryStatus::Sent)
+    );
+    // Seven days after the first: only d3 is less than 7 days away (d5 sent nothing).
+    send(
+        &w,
+        &mailing("d8", "advertising", "2026-12-08T10:00", LETTER),
+        "2026-12-08T10:01:00+03:00",
+    )
+    .await;
+    assert!(
+        journal(&w, "d8")
+            .await
+            .iter()
+            .all(|r| r.1 == DeliveryStatus::Sent)
+    );
+    // Now d3 and d8 are both within 7 days of d9.
+    send(
+        &w,
+        &mailing("d9", "advertising", "2026-12-09T10:00", LETTER),
+        "2026-12-09T10:01:00+03:00",
+    )
+    .await;
+    assert!(
+        journal(&w, "d9")
+            .await
+            .iter()
+            .all(|r| r.2.as_deref() == Some("frequency_cap"))
+    );
+}
