@@ -17,12 +17,17 @@ const CONCURRENCY: usize = 32;
 const KILLS: usize = 4;
 
 pub(crate) fn campaign_binary() -> PathBuf {
+    example_binary("campaign")
+}
+
+/// An example's binary, built first if `cargo test` did not build it.
+pub(crate) fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let target = exe.parent().and_then(Path::parent).unwrap();
-    let binary = target.join("examples").join("campaign");
+    let binary = target.join("examples").join(name);
     if !binary.exists() {
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--example", "campaign"])
+            .args(["build", "--quiet", "--example", name])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .unwrap();

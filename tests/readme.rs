@@ -3,7 +3,9 @@
 //! PostgreSQL lines need a server and run in `postgres_workers`' way elsewhere; they are
 //! skipped here.)
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::crash::example_binary;
 use std::process::Command;
 
 /// Splits a command line as a shell would for these commands: spaces, single quotes, and a
@@ -36,21 +38,6 @@ fn words(line: &str) -> Vec<String> {
         words.push(current);
     }
     words
-}
-
-fn example_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let target = exe.parent().and_then(Path::parent).unwrap();
-    let binary = target.join("examples").join(name);
-    if !binary.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--example", name])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    binary
 }
 
 fn copy_dir(from: &Path, to: &Path) {

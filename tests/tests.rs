@@ -16,4 +16,5 @@ mod segment_cli;
 #[allow(dead_code, unreachable_pub)]
 mod smtp_server;
 mod template_cli;
+mod unsubscribe;
 mod workers;

@@ -181,24 +181,21 @@ impl HaskiMailChannel {
         usage.this_month = usage.this_month.saturating_sub(unused);
     }
 
-    /// The limit reached, and a wait until the provider's next day (or month) begins.
+    /// The limit reached. A daily one renews at the provider's next midnight, which the
+    /// dispatcher waits for in [`AccountLimits::zone`](crate::AccountLimits); a monthly one
+    /// says how long until the provider's next month begins.
     fn quota_error(&self) -> ChannelError {
         let usage = self.usage.lock().unwrap();
         let daily = matches!(self.settings.daily_limit, Some(limit) if usage.today >= limit);
-        let which = if daily { "daily" } else { "monthly" };
-        let next = if daily {
-            usage.day.succ_opt()
-        } else {
-            let (year, month) = match usage.day.month() {
-                12 => (usage.day.year() + 1, 1),
-                m => (usage.day.year(), m + 1),
-            };
-            NaiveDate::from_ymd_opt(year, month, 1)
+        if daily {
+            return ChannelError::quota("haskimail: the daily limit of the account is reached");
+        }
+        let error = ChannelError::quota("haskimail: the monthly limit of the account is reached");
+        let (year, month) = match usage.day.month() {
+            12 => (usage.day.year() + 1, 1),
+            m => (usage.day.year(), m + 1),
         };
-        let error = ChannelError::quota(format!(
-            "haskimail: the {which} limit of the account is reached"
-        ));
-        let starts = next.and_then(|d| {
+        let starts = NaiveDate::from_ymd_opt(year, month, 1).and_then(|d| {
             d.and_time(chrono::NaiveTime::MIN)
                 .and_local_timezone(self.settings.limits_tz)
                 .earliest()

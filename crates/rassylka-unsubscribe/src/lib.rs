@@ -13,19 +13,22 @@
 //! This is the one network boundary besides the channels: the core crates stay network-free,
 //! and no axum type appears in this crate's public API.
 //!
-//! ```no_run
+//! ```
 //! use rassylka::{MemorySource, Rassylka, SqliteStore};
 //! use rassylka_unsubscribe::UnsubscribeServer;
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # tokio::runtime::Runtime::new()?.block_on(async {
 //! let dispatcher = Rassylka::builder()
-//!     .store(SqliteStore::open("journal.db").await?)
+//!     .store(SqliteStore::temporary().await?)
 //!     .recipients(MemorySource::default())
 //!     .build()?;
-//! let server = UnsubscribeServer::bind("127.0.0.1:8080", dispatcher).await?;
+//! let server = UnsubscribeServer::bind("127.0.0.1:0", dispatcher).await?;
 //! println!("listening on http://{}", server.local_addr());
-//! server.serve().await?;
-//! # Ok(())
+//! // A real server runs until the process ends: `server.serve().await?`.
+//! server.serve_until(async {}).await?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })
 //! # }
 //! ```
 //!

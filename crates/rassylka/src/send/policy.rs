@@ -150,10 +150,16 @@ impl Rassylka {
                 };
             }
             ErrorClass::Quota => {
+                // A daily limit renews at midnight of the provider's day (its zone when the
+                // channel has account limits), by this dispatcher's clock.
+                let zone = channel
+                    .and_then(|c| self.inner.channels.get(&c))
+                    .and_then(|c| c.account_limits())
+                    .map_or_else(|| mailing.zone(), |limits| limits.zone);
                 let until = e
                     .retry_after()
                     .and_then(|d| TimeDelta::from_std(d).ok())
-                    .map_or_else(|| next_local_midnight(now, mailing.zone()), |d| now + d);
+                    .map_or_else(|| next_local_midnight(now, zone), |d| now + d);
                 if matches!(verdict, Verdict::Continue) {
                     *verdict = Verdict::Pause {
                         until,
