@@ -226,6 +226,10 @@ async fn run() -> Result<(), CliError> {
         folder.join("journal.db").display(),
         mailing.id
     );
+    println!(
+        "  cargo run --example unsubscribe -- --db {}   # then open the List-Unsubscribe link of the .eml",
+        folder.join("journal.db").display()
+    );
     println!("  the README's «Example binaries» section: every command runs as written");
     Ok(())
 }

@@ -73,6 +73,10 @@ fn every_readme_command_runs_as_written() {
         let words = words(command);
         let name = &words[3];
         let args: Vec<&String> = words.iter().skip(5).collect();
+        if name == "unsubscribe" {
+            the_endpoint_serves_the_runs_links(command, &args, dir.path());
+            continue;
+        }
         let output = Command::new(example_binary(name))
             .args(&args)
             .current_dir(dir.path())
@@ -103,6 +107,62 @@ fn every_readme_command_runs_as_written() {
             }
         }
     }
+}
+
+/// The endpoint runs until Ctrl-C: it is started, asked for the page of a link that an
+/// e-mail of the README's run carries, and stopped with SIGINT, which must end it cleanly.
+fn the_endpoint_serves_the_runs_links(command: &str, args: &[&String], dir: &Path) {
+    use std::io::{Read, Write};
+    let mut child = Command::new(example_binary("unsubscribe"))
+        .args(args)
+        .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let get = |path: &str| -> Option<String> {
+        let mut stream = std::net::TcpStream::connect("127.0.0.1:8080").ok()?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).ok()?;
+        Some(answer)
+    };
+    let mut up = false;
+    for _ in 0..200 {
+        if get("/healthz").is_some_and(|a| a.starts_with("HTTP/1.1 200")) {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let eml = std::fs::read_dir(dir.join("out/email"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "eml"))
+        .unwrap();
+    let eml = std::fs::read_to_string(eml).unwrap().replace("\r\n ", " ");
+    let link = eml
+        .lines()
+        .find_map(|l| l.strip_prefix("List-Unsubscribe: <"))
+        .and_then(|l| l.split('>').next())
+        .unwrap()
+        .to_owned();
+    let page = get(link.trim_start_matches("http://localhost:8080"));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(up, "`{command}`: nothing answered on 127.0.0.1:8080");
+    let page = page.unwrap_or_default();
+    assert!(
+        page.starts_with("HTTP/1.1 200") && page.contains("o***@example.ru"),
+        "`{command}`: {link}: {page}"
+    );
+    assert!(status.success(), "`{command}` ended {status:?} on Ctrl-C");
 }
 
 #[test]
