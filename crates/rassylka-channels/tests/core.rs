@@ -298,13 +298,19 @@ async fn outbox_writes_email_as_eml_too() {
         .with_subject("Подарок")
         .with_html("<p>Здравствуйте, Анна</p>")
         .with_header("List-Unsubscribe", "<https://crm.example/u/t0k>")
-        .with_header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+        .with_header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+        .with_header("List-Id", "spring sale/2026");
     outbox.send(&to, &message).await.unwrap();
     let eml = std::fs::read_to_string(outbox.eml_path("m/1/c-1/email")).unwrap();
     assert!(eml.contains("To: anna@example.com\r\n"));
     assert!(eml.to_ascii_lowercase().contains("subject: =?utf-8?b?"));
     assert!(eml.contains("List-Unsubscribe: <https://crm.example/u/t0k>\r\n"));
     assert!(eml.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"));
+    // A bare mailing id goes under the sender's domain (RFC 2919), its other characters `-`.
+    assert!(
+        eml.contains("List-Id: <spring-sale-2026.rassylka.invalid>\r\n"),
+        "{eml}"
+    );
     assert!(eml.contains("multipart/alternative"));
     assert!(eml.contains("text/plain") && eml.contains("text/html"));
     assert!(outbox.verify().await.is_ok());
@@ -356,6 +362,26 @@ fn unknown_keys_anywhere_in_a_channels_file_are_refused_with_their_path() {
             r#"{"tarifs": {"sms": 4.5}}"#,
             "tarifs: unknown field `tarifs`",
         ),
+        (
+            r#"{"unsubscribe": {"url": "https://s.example/u/{token}", "mail_to": "u@s.example"}}"#,
+            "unsubscribe.mail_to: unknown field `mail_to`",
+        ),
+        (
+            r#"{"frequency_cap": {"max": 2, "day": 7}}"#,
+            "frequency_cap.day: unknown field `day`",
+        ),
+        (
+            r#"{"frequency_cap": {"max": 0, "days": 7}}"#,
+            "frequency_cap.max: must be at least 1",
+        ),
+        (
+            r#"{"unsubscribe": {"url": "https://s.example/unsubscribe"}}"#,
+            "unsubscribe.url: must contain `{token}`",
+        ),
+        (
+            r#"{"email": {"haskimail": {"server_token": "t", "limits_tz": "Mars/Olympus"}}}"#,
+            "email.haskimail.limits_tz",
+        ),
     ] {
         let err = ChannelsFile::from_json(json).unwrap_err().to_string();
         assert!(err.contains(path), "{json}: {err}");
@@ -367,6 +393,24 @@ fn unknown_keys_anywhere_in_a_channels_file_are_refused_with_their_path() {
         .unwrap()
         .to_string();
     assert!(no_from.contains("email.from: required"), "{no_from}");
+    let consent = ChannelsFile::from_json(
+        r#"{"unsubscribe": {"url": "https://s.example/u/{token}", "mailto": "u@s.example",
+            "secret": "env:UNSUB_KEY", "previous_secrets": ["an older secret value"]},
+            "frequency_cap": {"max": 2, "days": 7}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        consent.frequency_cap,
+        Some(rassylka_channels::FrequencyCap { max: 2, days: 7 })
+    );
+    let resolved = consent
+        .resolve_secrets(&|name| (name == "UNSUB_KEY").then(|| "the key from env".to_owned()))
+        .unwrap();
+    let unsubscribe = resolved.unsubscribe.unwrap();
+    assert_eq!(unsubscribe.secret.unwrap().expose(), "the key from env");
+    assert!(!format!("{:?}", consent.unsubscribe).contains("an older secret value"));
+    let missing = consent.resolve_secrets(&|_| None).unwrap_err().to_string();
+    assert!(missing.contains("UNSUB_KEY"), "{missing}");
     // Known keys still read, the provider tag included.
     assert!(
         ChannelsFile::from_json(

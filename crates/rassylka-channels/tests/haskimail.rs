@@ -50,7 +50,8 @@ async fn single_send_with_headers_stream_and_inline_image() {
         .with_html("<p>Здравствуйте</p><img src=\"cid:image\">")
         .with_image(Image::Path(logo))
         .with_header("List-Unsubscribe", "<https://crm.example/u/t>")
-        .with_header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+        .with_header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+        .with_header("List-Id", "m-1");
     let receipt = channel(&server).send(&email(1), &message).await.unwrap();
     assert_eq!(receipt.provider_id, "b7bc2f4a-e38e");
     let requests = server.received_requests().await.unwrap();
@@ -63,6 +64,10 @@ async fn single_send_with_headers_stream_and_inline_image() {
     assert_eq!(
         body["Headers"][1],
         json!({"Name": "List-Unsubscribe-Post", "Value": "List-Unsubscribe=One-Click"})
+    );
+    assert_eq!(
+        body["Headers"][2],
+        json!({"Name": "List-Id", "Value": "<m-1.shop.example>"})
     );
     assert_eq!(body["Attachments"][0]["ContentID"], "cid:image");
     assert_eq!(body["Attachments"][0]["Content"], "cG5n");
@@ -299,10 +304,41 @@ async fn daily_and_monthly_limits_are_enforced_locally() {
     let seeded = HaskiMailChannel::new(settings(&server, json!({"daily_limit": 5})), None)
         .unwrap()
         .with_usage(5, 5);
-    assert_eq!(
-        seeded.send(&email(1), &message).await.unwrap_err().class(),
-        ErrorClass::Quota
+    let refused = seeded.send(&email(1), &message).await.unwrap_err();
+    assert_eq!(refused.class(), ErrorClass::Quota);
+    // A daily limit renews at the provider's midnight, which the dispatcher waits for in the
+    // zone the channel names; a monthly one says how long until the next month.
+    assert_eq!(refused.retry_after(), None);
+    let this_month = HaskiMailChannel::new(settings(&server, json!({"monthly_limit": 1})), None)
+        .unwrap()
+        .with_usage(1, 1);
+    let monthly = this_month.send(&email(1), &message).await.unwrap_err();
+    let wait = monthly.retry_after().unwrap();
+    assert!(
+        wait.as_secs() > 0 && wait.as_secs() <= 31 * 86_400,
+        "{wait:?}"
     );
+    let limits = seeded.account_limits().unwrap();
+    assert_eq!((limits.daily, limits.monthly), (Some(5), None));
+    assert_eq!(limits.zone, chrono_tz::Europe::Moscow);
+    let elsewhere = HaskiMailChannel::new(
+        settings(
+            &server,
+            json!({"monthly_limit": 9, "limits_tz": "Asia/Vladivostok"}),
+        ),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        elsewhere.account_limits().unwrap().zone,
+        chrono_tz::Asia::Vladivostok
+    );
+    // The journal's count starts the counters: another process's sends use up the limit.
+    seeded.start_usage(4, 4);
+    seeded.send(&email(1), &message).await.unwrap();
+    assert!(seeded.send(&email(2), &message).await.is_err());
+    let unlimited = HaskiMailChannel::new(settings(&server, json!({})), None).unwrap();
+    assert!(unlimited.account_limits().is_none());
 }
 
 #[tokio::test]
