@@ -4,12 +4,12 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use rassylka_store::{
-    Delivery, DeliveryStatus, HistoryStore, JournalFilter, StoreError, Tally, TallyRow,
+    Delivery, DeliveryStatus, HistoryStore, JournalFilter, OutcomeRow, StoreError, Tally, TallyRow,
 };
 use rust_decimal::Decimal;
 use sqlx::Row;
 
-use crate::rows::{channel_from, delivery_from_row};
+use crate::rows::{channel_from, delivery_from_row, from_millis};
 use crate::{PgStore, db};
 
 #[async_trait]
@@ -80,5 +80,38 @@ impl HistoryStore for PgStore {
         .iter()
         .map(delivery_from_row)
         .collect()
+    }
+
+    async fn outcomes(
+        &self,
+        occurrence_id: i64,
+        status: DeliveryStatus,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<OutcomeRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.id, m.recipient_id, d.sent_at, d.error
+             FROM deliveries d JOIN messages m ON m.id = d.id
+             WHERE d.occurrence_id = $1 AND d.id > $2 AND d.status = $3
+             ORDER BY d.id LIMIT $4",
+        )
+        .bind(occurrence_id)
+        .bind(after_id)
+        .bind(status.as_str())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                let sent_at: Option<i64> = row.try_get("sent_at").map_err(db)?;
+                Ok(OutcomeRow {
+                    id: row.try_get("id").map_err(db)?,
+                    recipient_id: row.try_get("recipient_id").map_err(db)?,
+                    sent_at: sent_at.map(from_millis),
+                    reason: row.try_get("error").map_err(db)?,
+                })
+            })
+            .collect()
     }
 }

@@ -4,7 +4,7 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use rassylka_store::{
-    Delivery, DeliveryStatus, HistoryStore, JournalFilter, StoreError, Tally, TallyRow,
+    Delivery, DeliveryStatus, HistoryStore, JournalFilter, OutcomeRow, StoreError, Tally, TallyRow,
 };
 use rust_decimal::Decimal;
 use sqlx::Row;
@@ -59,6 +59,43 @@ impl HistoryStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         page(&self.pool, occurrence_id, filter, after_id, limit).await
+    }
+
+    async fn outcomes(
+        &self,
+        occurrence_id: i64,
+        status: DeliveryStatus,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<OutcomeRow>, StoreError> {
+        // One JSON value per page, as in `page`: rows cross from SQLite's thread at once.
+        let batch: String = sqlx::query_scalar(
+            "SELECT '[' || COALESCE(group_concat('[' || d.id || ',' || json_quote(m.recipient_id)
+                    || ',' || json_quote(d.sent_at) || ',' || json_quote(d.error) || ']', ','), '') || ']'
+             FROM (SELECT d.id FROM deliveries d
+                   WHERE d.occurrence_id = ?1 AND d.id > ?2 AND d.status = ?3
+                   ORDER BY d.id LIMIT ?4) q
+             JOIN deliveries d ON d.id = q.id JOIN messages m ON m.id = q.id",
+        )
+        .bind(occurrence_id)
+        .bind(after_id)
+        .bind(status.as_str())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        let rows: Vec<(i64, String, Option<i64>, Option<String>)> = from_json(&batch)?;
+        let mut rows: Vec<OutcomeRow> = rows
+            .into_iter()
+            .map(|(id, recipient_id, sent_at, reason)| OutcomeRow {
+                id,
+                recipient_id,
+                sent_at: sent_at.map(from_millis),
+                reason,
+            })
+            .collect();
+        rows.sort_unstable_by_key(|r| r.id);
+        Ok(rows)
     }
 }
 

@@ -7,7 +7,7 @@ use rassylka_model::ChannelKind;
 use crate::{
     Delivery, Fence, JournalFilter, Lease, MailingRecord, MailingState, MailingTransition,
     NewDelivery, NewOccurrence, NoticeRefusal, OccurrenceRecord, OccurrenceStart, OccurrenceState,
-    Recorded, Settle, StatusCounts, StoreError, Tally, Unsubscribe,
+    OutcomeRow, Recorded, Settle, StatusCounts, StoreError, Tally, Unsubscribe,
 };
 
 /// Mailings: their JSON, schedule version and state. State changes are compare-and-set, so
@@ -340,6 +340,36 @@ pub trait HistoryStore: Send + Sync {
         after_id: i64,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Up to `limit` rows of an occurrence with `status` after row `after_id`, in row order,
+    /// as the few columns attribution reads; the default reads them with
+    /// [`HistoryStore::journal`].
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn outcomes(
+        &self,
+        occurrence_id: i64,
+        status: crate::DeliveryStatus,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<OutcomeRow>, StoreError> {
+        let filter = JournalFilter {
+            status: Some(status),
+            recipient_id: None,
+        };
+        Ok(self
+            .journal(occurrence_id, &filter, after_id, limit)
+            .await?
+            .into_iter()
+            .map(|d| OutcomeRow {
+                id: d.id,
+                recipient_id: d.planned.recipient_id,
+                sent_at: d.sent_at,
+                reason: d.planned.error,
+            })
+            .collect())
+    }
 }
 
 /// Refused service notices, kept for whoever audits who sends what.

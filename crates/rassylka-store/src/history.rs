@@ -1,6 +1,7 @@
 //! What the history and journal views read: an occurrence's rows counted by channel, status
 //! and cost, and journal pages filtered by status and recipient.
 
+use chrono::{DateTime, Utc};
 use rassylka_model::ChannelKind;
 use rust_decimal::Decimal;
 
@@ -26,6 +27,19 @@ pub struct Tally {
     pub recipients: u64,
     /// Its rows by channel, status and cost, in no particular order.
     pub rows: Vec<TallyRow>,
+}
+
+/// The few columns of a journal row that attribution reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeRow {
+    /// Row id.
+    pub id: i64,
+    /// The recipient.
+    pub recipient_id: String,
+    /// When it was sent (sent rows only).
+    pub sent_at: Option<DateTime<Utc>>,
+    /// Its error or reason (a skipped row's reason).
+    pub reason: Option<String>,
 }
 
 /// Which journal rows to read; an empty filter reads them all.

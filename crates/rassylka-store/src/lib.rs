@@ -59,7 +59,7 @@ pub mod prelude {
         OccurrenceStore, QueueStore, Store,
     };
 }
-pub use history::{JournalFilter, Tally, TallyRow};
+pub use history::{JournalFilter, OutcomeRow, Tally, TallyRow};
 pub use keys::KeyOrder;
 pub use notices::NoticeRefusal;
 pub use records::{

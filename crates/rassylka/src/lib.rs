@@ -71,6 +71,7 @@
 //!
 //! The channel adapters are features of [`channels`].
 
+mod attribution;
 mod bonus;
 mod clock;
 mod consent;
@@ -91,6 +92,10 @@ mod send;
 mod source;
 pub mod store;
 
+pub use attribution::{
+    Attribution, AttributionReport, AttributionScope, DailyConversion, Holdout, HoldoutResult,
+    PromotionUse, Z95, newcombe_difference, purchases_problem, read_purchases, wilson,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use consent::{
     TokenClaims, UnsubscribeKeys, UnsubscribePage, UnsubscribeSource, Unsubscribed, mask_address,

@@ -103,6 +103,7 @@ impl Dispatcher for Rassylka {
                 .into_iter()
                 .map(|(k, c)| (k, c.messages))
                 .collect(),
+            held_out: totals.held_out,
         })
     }
 

@@ -104,6 +104,8 @@ pub struct Mailing {
     pub promotion_id: Option<String>,
     /// Marketing activity for attribution.
     pub activity_id: Option<String>,
+    /// The share of the audience left out to measure the lift against.
+    pub holdout: Option<crate::Holdout>,
     /// Inactive mailings are kept but never fire.
     pub active: bool,
     /// Extra template values for every recipient (`salon_phone`, a promo code …).
@@ -134,6 +136,7 @@ const KEYS: &[&str] = &[
     "bonus",
     "promotion_id",
     "activity_id",
+    "holdout",
     "active",
     "values",
     "fields",
@@ -349,6 +352,10 @@ impl Mailing {
                 }
             },
         };
+        let holdout = crate::attribution::read_holdout(obj.get("holdout")).unwrap_or_else(|p| {
+            r.problems.extend(p);
+            None
+        });
         let mailing = Mailing {
             id,
             name,
@@ -365,6 +372,7 @@ impl Mailing {
             bonus,
             promotion_id: r.string(obj, "promotion_id", "promotion_id"),
             activity_id: r.string(obj, "activity_id", "activity_id"),
+            holdout,
             active,
             values,
             fields,

@@ -191,6 +191,46 @@ pub async fn tallies_and_filtered_journal_pages(store: Arc<dyn Store>) {
     )
     .await;
     assert!(none.is_empty());
+    // Outcomes: the same rows, a few columns, paged alike.
+    for status in [
+        DeliveryStatus::Sent,
+        DeliveryStatus::Skipped,
+        DeliveryStatus::Failed,
+    ] {
+        let full = page(
+            JournalFilter {
+                status: Some(status),
+                ..JournalFilter::default()
+            },
+            0,
+            100,
+        )
+        .await;
+        let want: Vec<crate::OutcomeRow> = full
+            .into_iter()
+            .map(|d| crate::OutcomeRow {
+                id: d.id,
+                recipient_id: d.planned.recipient_id,
+                sent_at: d.sent_at,
+                reason: d.planned.error,
+            })
+            .collect();
+        let first = store.outcomes(o.id, status, 0, 2).await.unwrap();
+        let after = first.last().map_or(0, |r| r.id);
+        let rest = store.outcomes(o.id, status, after, 100).await.unwrap();
+        let got: Vec<crate::OutcomeRow> = first.into_iter().chain(rest).collect();
+        assert_eq!(got, want, "{status:?}");
+    }
+    let sent = store
+        .outcomes(o.id, DeliveryStatus::Sent, 0, 100)
+        .await
+        .unwrap();
+    assert!(sent.iter().all(|r| r.sent_at == Some(now())));
+    let skipped = store
+        .outcomes(o.id, DeliveryStatus::Skipped, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(skipped[0].reason.as_deref(), Some("no_consent"));
 }
 
 /// Refused notices are kept and listed oldest first, from a given time on.

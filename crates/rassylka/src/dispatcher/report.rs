@@ -16,6 +16,8 @@ pub struct Preview {
     pub matched: u64,
     /// Deliveries per channel (in priority mode each recipient once, on the channel it gets).
     pub per_channel: BTreeMap<ChannelKind, u64>,
+    /// Recipients the mailing's holdout leaves out (they would have got a message).
+    pub held_out: u64,
 }
 
 /// One channel's part of a cost estimate.
@@ -36,6 +38,8 @@ pub struct CostReport {
     pub per_channel: BTreeMap<ChannelKind, ChannelCost>,
     /// Sum.
     pub total: Decimal,
+    /// Recipients the mailing's holdout leaves out (nothing is spent on them).
+    pub held_out: u64,
 }
 
 /// What a run did.

@@ -198,6 +198,10 @@ impl Rassylka {
             let totals = Arc::clone(&sink_totals);
             Box::pin(async move {
                 let mut totals = totals.lock().unwrap_or_else(|e| e.into_inner());
+                totals.held_out += batch
+                    .iter()
+                    .filter(|d| d.error.as_deref() == Some(crate::attribution::HOLDOUT))
+                    .count() as u64;
                 for d in batch.iter().filter(|d| d.status == DeliveryStatus::Queued) {
                     if let Some(channel) = d.channel {
                         let entry = totals.per_channel.entry(channel).or_default();

@@ -311,6 +311,18 @@ impl<'m> Planner<'m> {
             out.push(self.skipped(&r.id, &r.id, r.id.clone(), None, reason));
             return;
         }
+        if let Some(holdout) = self.mailing.holdout
+            && crate::attribution::is_held_out(&self.mailing.id, &r.id, holdout.basis_points)
+        {
+            out.push(self.skipped(
+                &r.id,
+                &r.id,
+                r.id.clone(),
+                None,
+                crate::attribution::HOLDOUT.into(),
+            ));
+            return;
+        }
         let not_before = self
             .window
             .and_then(|w| w.earliest_delivery_for(self.fired_at, r.timezone, self.zone))
