@@ -14,6 +14,7 @@
 //! pool each, sharing one queue), in the same minutes. One row alone:
 //! `RASSYLKA_BENCH_RECIPIENTS=1000000 RASSYLKA_BENCH_BACKEND=pg:2 cargo bench --bench dispatch`.
 
+use rassylka_workspace::peak_rss_mib;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
@@ -94,16 +95,6 @@ fn write_recipients(path: &std::path::Path, n: usize) {
         )
         .unwrap();
     }
-}
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// Where a run journals: the SQLite file, or a fresh PostgreSQL database with `workers`

@@ -6,6 +6,7 @@
 //!
 //! `cargo bench --bench export`; `RASSYLKA_BENCH_ROWS=N` changes the row count.
 
+use rassylka_workspace::peak_rss_mib;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -22,16 +23,6 @@ use rassylka::{ExportOptions, JournalQuery, MemorySource, Rassylka, SqliteStore}
 const MAILING: &str = r#"{"id": "m-export", "name": "Экспорт", "channels": ["sms"],
     "schedule": {"start": "2026-11-22T10:00", "tz": "Europe/Moscow", "every": "once"},
     "content": {"default": {"text": "{first_name|Гость}, дарим бонусы"}}}"#;
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 fn delivery(i: usize) -> NewDelivery {
     NewDelivery {

@@ -10,6 +10,7 @@ mod occurrences_cli;
 mod outage;
 mod postgres_workers;
 mod readme;
+mod report_cli;
 mod segment_cli;
 /// The loopback SMTP server of the channel tests, shared rather than copied.
 #[path = "../crates/rassylka-channels/tests/support/smtp.rs"]

@@ -10,6 +10,8 @@
 //! campaign --db FILE copy    --mailing-id ID --new-id NEW [--now RFC3339]
 //! campaign --db FILE export  --what history|journal [the same filters] --out FILE.xlsx [--account-url URL]
 //! campaign --db FILE notify  --notices N.json --event E.json --sender S.json --recipients R.jsonl --outbox DIR [--channels C.json]
+//! campaign --db FILE report  (--mailing-id ID | --activity-id A) --purchases P.jsonl [--recipients R.jsonl]
+//!                            [--window-days N] [--bonus-value X] [--format json|html]
 //! campaign --db FILE unsubscribes [--since RFC3339]
 //! campaign --db FILE resubscribe --recipient-id ID
 //! ```
@@ -46,6 +48,7 @@ use rust_decimal::Decimal;
 
 mod consent;
 mod notify;
+mod report;
 mod views;
 
 #[derive(Parser)]
@@ -136,6 +139,8 @@ enum Command {
     Export(views::Export),
     /// Sends one service notice for an event from the host system.
     Notify(notify::Notify),
+    /// Whether a mailing or an activity paid off: conversion, revenue, ROI, lift.
+    Report(report::Report),
     /// The recipients unsubscribed now, one JSON line each.
     Unsubscribes {
         /// Only those unsubscribed at or after this instant (RFC 3339).
@@ -586,6 +591,7 @@ async fn run(args: Args) -> Result<String, CliError> {
             reader.finish(done).await
         }
         Command::Notify(args_of) => notify::notify(&args.db, args_of).await,
+        Command::Report(report_of) => report::report(&args.db, report_of).await,
         Command::Unsubscribes { since } => consent::unsubscribes(&args.db, since.as_deref()).await,
         Command::Resubscribe { recipient_id } => consent::resubscribe(&args.db, recipient_id).await,
         Command::Export(export) => {
