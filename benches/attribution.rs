@@ -17,7 +17,7 @@ use rassylka::store::{
     DeliveryStatus, Fence, GroupEffect, Lease, MailingRecord, MailingState, NewDelivery,
     NewOccurrence, OccurrenceStart, OccurrenceState, Outcome, Settle,
 };
-use rassylka::{AttributionScope, MemorySource, Rassylka, SqliteStore, read_purchases};
+use rassylka::{AttributionScope, MemorySource, Rassylka, SqliteStore};
 use rassylka_workspace::peak_rss_mib;
 
 const MAILING: &str = r#"{"id": "m-attr", "name": "Атрибуция", "channels": ["sms"],
@@ -163,10 +163,7 @@ async fn measure(journal: &Path, purchases: &Path, n: usize, m: usize) {
         .unwrap();
     let audience = started.elapsed();
     let file = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(purchases).unwrap());
-    let read = read_purchases(file, |id, at, amount, promotion| {
-        attribution.purchase(id, at, amount, promotion);
-    })
-    .unwrap();
+    let read = attribution.read_purchases(file).unwrap();
     assert_eq!(read as usize, m);
     let report = attribution.report(rust_decimal::Decimal::ONE);
     let seconds = started.elapsed().as_secs_f64();

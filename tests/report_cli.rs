@@ -84,6 +84,25 @@ fn the_report_line_is_the_specs_and_the_page_is_self_contained() {
     run_with_holdout(dir);
     let (sent, held) = audience(dir);
     assert_eq!(sent.len() + held.len(), 300);
+    let preview = campaign(
+        dir,
+        &[
+            "--db",
+            "journal.db",
+            "preview",
+            "--mailing",
+            "mailing.json",
+            "--recipients",
+            "people.jsonl",
+        ],
+    );
+    let preview: serde_json::Value = serde_json::from_slice(&preview.stdout).unwrap();
+    assert_eq!(
+        preview["held_out"],
+        held.len(),
+        "the preview holds out whom the run did"
+    );
+    assert_eq!(preview["per_channel"]["sms"], sent.len());
     assert!((30..90).contains(&held.len()), "{}", held.len());
     // Ten treated buy on day 2 (four with the promotion), five of the control group.
     let mut purchases = String::new();

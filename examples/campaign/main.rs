@@ -384,6 +384,16 @@ async fn sms_balance(setup: &Setup) -> Option<Decimal> {
     }
 }
 
+/// `,"held_out":N` for a mailing with a holdout; nothing otherwise, so the line stays the
+/// one SPEC §8 prints.
+fn held_out(mailing: &Mailing, count: u64) -> String {
+    if mailing.holdout.is_some() {
+        format!(",\"held_out\":{count}")
+    } else {
+        String::new()
+    }
+}
+
 fn decimal(d: Decimal) -> String {
     d.normalize().to_string()
 }
@@ -409,9 +419,10 @@ async fn run(args: Args) -> Result<String, CliError> {
                     .await
                     .map_err(dispatch_error)?;
                 Ok(format!(
-                    "{{\"matched\":{},\"per_channel\":{}}}",
+                    "{{\"matched\":{},\"per_channel\":{}{}}}",
                     preview.matched,
-                    counts_json(&preview.per_channel)
+                    counts_json(&preview.per_channel),
+                    held_out(&setup.mailing, preview.held_out)
                 ))
             } else {
                 let cost = dispatcher
@@ -454,9 +465,10 @@ async fn run(args: Args) -> Result<String, CliError> {
                     None => String::new(),
                 };
                 Ok(format!(
-                    "{{\"per_channel\":{{{}}},\"total\":{}{balance}}}",
+                    "{{\"per_channel\":{{{}}},\"total\":{}{balance}{}}}",
                     items.join(","),
-                    decimal(cost.total)
+                    decimal(cost.total),
+                    held_out(&setup.mailing, cost.held_out)
                 ))
             }
         }

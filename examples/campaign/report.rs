@@ -4,7 +4,7 @@ use std::io::BufReader;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rassylka::{AttributionScope, SystemClock, purchases_problem, read_purchases};
+use rassylka::{AttributionScope, SystemClock, purchases_problem};
 use rassylka_workspace::CliError;
 use rust_decimal::Decimal;
 
@@ -85,10 +85,9 @@ pub(crate) async fn report(db: &str, args: &Report) -> Result<String, CliError> 
         .await
         .map_err(dispatch_error);
     let mut attribution = reader.finish(audience).await?;
-    read_purchases(purchases, |id, at, amount, promotion| {
-        attribution.purchase(id, at, amount, promotion);
-    })
-    .map_err(|p| CliError::bad(purchases_problem(&args.purchases.display().to_string(), &p)))?;
+    attribution
+        .read_purchases(purchases)
+        .map_err(|p| CliError::bad(purchases_problem(&args.purchases.display().to_string(), &p)))?;
     if let (Some(reader), Some(path)) = (recipients, &args.recipients) {
         for item in rassylka::model::read_jsonl(reader) {
             let recipient = item.map_err(|e| match e {

@@ -90,7 +90,7 @@ impl HistoryStore for PgStore {
         limit: usize,
     ) -> Result<Vec<OutcomeRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT d.id, m.recipient_id, d.sent_at, d.error
+            "SELECT d.id, m.recipient_id, d.sent_at, d.error, d.cost
              FROM deliveries d JOIN messages m ON m.id = d.id
              WHERE d.occurrence_id = $1 AND d.id > $2 AND d.status = $3
              ORDER BY d.id LIMIT $4",
@@ -110,6 +110,10 @@ impl HistoryStore for PgStore {
                     recipient_id: row.try_get("recipient_id").map_err(db)?,
                     sent_at: sent_at.map(from_millis),
                     reason: row.try_get("error").map_err(db)?,
+                    cost: row
+                        .try_get::<Option<String>, _>("cost")
+                        .map_err(db)?
+                        .and_then(|c| Decimal::from_str(&c).ok()),
                 })
             })
             .collect()

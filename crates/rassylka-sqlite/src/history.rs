@@ -71,7 +71,8 @@ impl HistoryStore for SqliteStore {
         // One JSON value per page, as in `page`: rows cross from SQLite's thread at once.
         let batch: String = sqlx::query_scalar(
             "SELECT '[' || COALESCE(group_concat('[' || d.id || ',' || json_quote(m.recipient_id)
-                    || ',' || json_quote(d.sent_at) || ',' || json_quote(d.error) || ']', ','), '') || ']'
+                    || ',' || json_quote(d.sent_at) || ',' || json_quote(d.error) || ','
+                    || json_quote(d.cost) || ']', ','), '') || ']'
              FROM (SELECT d.id FROM deliveries d
                    WHERE d.occurrence_id = ?1 AND d.id > ?2 AND d.status = ?3
                    ORDER BY d.id LIMIT ?4) q
@@ -84,14 +85,16 @@ impl HistoryStore for SqliteStore {
         .fetch_one(&self.pool)
         .await
         .map_err(db)?;
-        let rows: Vec<(i64, String, Option<i64>, Option<String>)> = from_json(&batch)?;
+        type Row = (i64, String, Option<i64>, Option<String>, Option<String>);
+        let rows: Vec<Row> = from_json(&batch)?;
         let mut rows: Vec<OutcomeRow> = rows
             .into_iter()
-            .map(|(id, recipient_id, sent_at, reason)| OutcomeRow {
+            .map(|(id, recipient_id, sent_at, reason, cost)| OutcomeRow {
                 id,
                 recipient_id,
                 sent_at: sent_at.map(from_millis),
                 reason,
+                cost: cost.and_then(|c| Decimal::from_str(&c).ok()),
             })
             .collect();
         rows.sort_unstable_by_key(|r| r.id);

@@ -367,6 +367,7 @@ pub trait HistoryStore: Send + Sync {
                 recipient_id: d.planned.recipient_id,
                 sent_at: d.sent_at,
                 reason: d.planned.error,
+                cost: d.planned.cost,
             })
             .collect())
     }

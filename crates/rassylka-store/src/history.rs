@@ -40,6 +40,8 @@ pub struct OutcomeRow {
     pub sent_at: Option<DateTime<Utc>>,
     /// Its error or reason (a skipped row's reason).
     pub reason: Option<String>,
+    /// What it cost, as journaled.
+    pub cost: Option<Decimal>,
 }
 
 /// Which journal rows to read; an empty filter reads them all.

@@ -213,6 +213,7 @@ pub async fn tallies_and_filtered_journal_pages(store: Arc<dyn Store>) {
                 recipient_id: d.planned.recipient_id,
                 sent_at: d.sent_at,
                 reason: d.planned.error,
+                cost: d.planned.cost,
             })
             .collect();
         let first = store.outcomes(o.id, status, 0, 2).await.unwrap();

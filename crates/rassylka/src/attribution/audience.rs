@@ -3,6 +3,7 @@
 //! purchases.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -12,6 +13,41 @@ use super::interval::{Z95, newcombe_difference};
 use super::report::{AttributionReport, DailyConversion, HoldoutResult, PromotionUse};
 
 const DAY_MS: i64 = 86_400_000;
+
+/// A recipient id as a 128-bit fingerprint: two SipHash-1-3 halves with fixed keys. At a
+/// million people a collision is about 10⁻²⁷ likely, and the map holds no strings, so a
+/// lookup neither follows a pointer nor compares text (that was a third of the time).
+pub(crate) fn fingerprint(id: &str) -> u128 {
+    let half = |salt: u8| {
+        let mut hasher = std::hash::DefaultHasher::new();
+        hasher.write_u8(salt);
+        hasher.write(id.as_bytes());
+        hasher.finish()
+    };
+    (u128::from(half(1)) << 64) | u128::from(half(2))
+}
+
+/// The fingerprint is already a hash: its low half is used as it is.
+#[derive(Default)]
+struct Fingerprinted(u64);
+
+impl Hasher for Fingerprinted {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u128(&mut self, value: u128) {
+        self.0 = value as u64;
+    }
+}
+
+type People = HashMap<u128, Person, BuildHasherDefault<Fingerprinted>>;
 
 /// One person of the report: reached (treated) or held out (control), when their window
 /// starts, the first day they bought in it, whether they used the promotion.
@@ -44,7 +80,7 @@ struct Person {
 #[derive(Debug, Clone)]
 pub struct Attribution {
     window_days: u32,
-    people: HashMap<Box<str>, Person>,
+    people: People,
     promotion_id: Option<String>,
     sending_cost: Decimal,
     bonus_points: Decimal,
@@ -61,7 +97,7 @@ impl Attribution {
     pub fn new(window_days: u32) -> Attribution {
         Attribution {
             window_days: window_days.max(1),
-            people: HashMap::new(),
+            people: People::default(),
             promotion_id: None,
             sending_cost: Decimal::ZERO,
             bonus_points: Decimal::ZERO,
@@ -78,16 +114,15 @@ impl Attribution {
     /// reach; a reached recipient is never in the control group.
     pub fn reached(&mut self, recipient_id: &str, at: DateTime<Utc>) {
         let start_ms = at.timestamp_millis();
-        match self.people.get_mut(recipient_id) {
-            Some(person) if person.treated => person.start_ms = person.start_ms.min(start_ms),
-            Some(person) => {
-                person.treated = true;
-                person.start_ms = start_ms;
-            }
-            None => {
-                self.people
-                    .insert(recipient_id.into(), new_person(start_ms, true));
-            }
+        let person = self
+            .people
+            .entry(fingerprint(recipient_id))
+            .or_insert_with(|| new_person(start_ms, true));
+        if person.treated {
+            person.start_ms = person.start_ms.min(start_ms);
+        } else {
+            person.treated = true;
+            person.start_ms = start_ms;
         }
     }
 
@@ -95,13 +130,12 @@ impl Attribution {
     /// unless reached by another mailing of the same report.
     pub fn held_out(&mut self, recipient_id: &str, fired_at: DateTime<Utc>) {
         let start_ms = fired_at.timestamp_millis();
-        match self.people.get_mut(recipient_id) {
-            Some(person) if person.treated => {}
-            Some(person) => person.start_ms = person.start_ms.min(start_ms),
-            None => {
-                self.people
-                    .insert(recipient_id.into(), new_person(start_ms, false));
-            }
+        let person = self
+            .people
+            .entry(fingerprint(recipient_id))
+            .or_insert_with(|| new_person(start_ms, false));
+        if !person.treated {
+            person.start_ms = person.start_ms.min(start_ms);
         }
     }
 
@@ -129,7 +163,29 @@ impl Attribution {
         amount: Decimal,
         promotion_id: Option<&str>,
     ) {
-        let Some(person) = self.people.get_mut(recipient_id) else {
+        self.purchase_of(fingerprint(recipient_id), at, amount, promotion_id);
+    }
+
+    /// Folds in every purchase of a JSON Lines `reader` (SPEC §7f), parsed a few megabytes
+    /// at a time on two threads; returns how many.
+    ///
+    /// # Errors
+    /// As [`read_purchases`](crate::read_purchases): the first line that is not a purchase;
+    /// the attribution is then incomplete.
+    pub fn read_purchases(&mut self, reader: impl std::io::BufRead) -> Result<u64, crate::Problem> {
+        super::purchases::for_each_parsed(reader, |p| {
+            self.purchase_of(p.key, p.at, p.amount, p.promotion_id.as_deref());
+        })
+    }
+
+    fn purchase_of(
+        &mut self,
+        key: u128,
+        at: DateTime<Utc>,
+        amount: Decimal,
+        promotion_id: Option<&str>,
+    ) {
+        let Some(person) = self.people.get_mut(&key) else {
             return;
         };
         let window_ms = i64::from(self.window_days) * DAY_MS;

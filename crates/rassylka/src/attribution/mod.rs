@@ -132,15 +132,6 @@ impl Rassylka {
             if occurrence.state == OccurrenceState::Missed {
                 continue;
             }
-            let tally = store.tally(occurrence.id).await?;
-            attribution.add_sending_cost(
-                tally
-                    .rows
-                    .iter()
-                    .filter(|r| r.status == DeliveryStatus::Sent)
-                    .filter_map(|r| r.cost.map(|c| c * Decimal::from(r.rows)))
-                    .sum(),
-            );
             let mut after = 0;
             // A recipient's rows are adjacent (frozen together): one reached on two channels
             // may end a page and begin the next, and is counted for its bonus once.
@@ -151,11 +142,14 @@ impl Rassylka {
                     .await?;
                 let Some(last) = rows.last() else { break };
                 after = last.id;
+                let mut cost = Decimal::ZERO;
                 for row in &rows {
                     if let Some(at) = row.sent_at {
                         attribution.reached(&row.recipient_id, at);
                     }
+                    cost += row.cost.unwrap_or_default();
                 }
+                attribution.add_sending_cost(cost);
                 if let Some(bonus) = &mailing.bonus {
                     let mut ids: Vec<String> = rows
                         .iter()
