@@ -429,7 +429,27 @@ async fn haskimails_daily_limit_is_shared_by_runs_an_hour_apart() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(server.received_requests().await.unwrap().len(), 4);
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 4);
+    // Advertising through HaskiMail carries the list headers in its `Headers` field.
+    let body: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
+    let names: Vec<&str> = body["Headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["List-Unsubscribe", "List-Unsubscribe-Post", "List-Id"]
+    );
+    assert_eq!(body["Headers"][2]["Value"], "<ads-1.shop.example>");
+    assert!(
+        body["HtmlBody"]
+            .as_str()
+            .unwrap()
+            .contains("Отписаться от рассылки")
+    );
     // Another process an hour later: one more fits in the provider's day.
     let second = write_mailing(dir, "ads-2", "advertising", "2026-12-01T11:00");
     let output = run(dir, &second, "2026-12-01T11:01:00+03:00");
