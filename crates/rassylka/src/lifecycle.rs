@@ -32,6 +32,17 @@ impl Rassylka {
         })
     }
 
+    /// The instant a preview plans for: the next occurrence's, else now (the frequency cap
+    /// counts the occurrences near it, as the run will).
+    pub(crate) fn default_fired_at(&self, mailing: &Mailing) -> DateTime<Utc> {
+        let now = self.now();
+        mailing
+            .schedule
+            .as_ref()
+            .and_then(|s| s.next_after(now - TimeDelta::seconds(1)))
+            .map_or(now, |o| o.utc())
+    }
+
     /// The date a preview evaluates on: the next occurrence's, else today in the zone.
     pub(crate) fn default_today(&self, mailing: &Mailing) -> NaiveDate {
         let now = self.now();

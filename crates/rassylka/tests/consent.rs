@@ -482,4 +482,9 @@ async fn the_frequency_cap_counts_advertising_occurrences_across_mailings() {
             .iter()
             .all(|r| r.2.as_deref() == Some("frequency_cap"))
     );
+    // A preview plans for the mailing's own time: on the 20th nothing is near.
+    let later = mailing("d20", "advertising", "2026-12-20T10:00", LETTER);
+    w.dispatcher.save(&later).await.unwrap();
+    let preview = w.dispatcher.preview(&later, None).await.unwrap();
+    assert_eq!(preview.per_channel.get(&ChannelKind::Email), Some(&3));
 }

@@ -185,7 +185,8 @@ impl Rassylka {
             format!("{}/preview", mailing.id),
             &self.inner.config.tariffs,
         )?;
-        self.prepare_consent(&mut planner, mailing, self.now(), None)
+        let fired_at = self.default_fired_at(mailing);
+        self.prepare_consent(&mut planner, mailing, fired_at, None)
             .await?;
         let mut totals = CostReport::default();
         for channel in &mailing.channels {
