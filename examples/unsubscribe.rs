@@ -64,13 +64,13 @@ async fn run(args: Args) -> Result<(), CliError> {
     if let Some(file) = &file {
         builder = rassylka_workspace::with_channels_file(builder, file)?;
     }
-    let dispatcher = builder.build().map_err(CliError::failed)?;
-    // The keys are read (or the secret made) now, so a journal that cannot give them fails
-    // at start rather than at the first visitor.
+    let dispatcher = builder.build().map_err(dispatch_error)?;
+    // The keys are read (or the secret made) now, so a journal that cannot give them (or a
+    // secret too short) fails at start rather than at the first visitor.
     dispatcher
         .unsubscribe_keys()
         .await
-        .map_err(CliError::failed)?;
+        .map_err(dispatch_error)?;
     let server = UnsubscribeServer::bind(&args.listen, dispatcher)
         .await
         .map_err(|e| CliError::failed(e.to_string()))?;
@@ -88,6 +88,15 @@ async fn run(args: Args) -> Result<(), CliError> {
         .await
         .map_err(|e| CliError::failed(format!("the journal failed: {e}")))?;
     served.map_err(|e| CliError::failed(e.to_string()))
+}
+
+/// Bad input (a secret too short) exits 2, anything else 1.
+fn dispatch_error(e: rassylka::DispatchError) -> CliError {
+    if e.is_bad_input() {
+        CliError::bad(e)
+    } else {
+        CliError::failed(e)
+    }
 }
 
 fn main() -> ExitCode {

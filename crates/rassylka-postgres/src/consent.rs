@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rassylka_model::ChannelKind;
-use rassylka_store::{ConsentStore, StoreError, Unsubscribe};
+use std::str::FromStr;
+
+use rassylka_store::{ConsentStore, DeliveryStatus, ReachedAddress, StoreError, Unsubscribe};
 use sqlx::Row;
 
 use crate::rows::{channel_from, from_millis, millis};
@@ -26,7 +28,18 @@ impl ConsentStore for PgStore {
             .map_err(db)
     }
 
-    async fn record_unsubscribe(&self, unsubscribe: &Unsubscribe) -> Result<bool, StoreError> {
+    async fn kept_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar("SELECT value FROM secrets WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn record_unsubscribe(
+        &self,
+        unsubscribe: &Unsubscribe,
+    ) -> Result<Option<Unsubscribe>, StoreError> {
         let done = sqlx::query(
             "INSERT INTO unsubscribes (recipient_id, mailing_id, channel, at, source)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (recipient_id) DO NOTHING",
@@ -39,7 +52,15 @@ impl ConsentStore for PgStore {
         .execute(&self.pool)
         .await
         .map_err(db)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 1 {
+            return Ok(None);
+        }
+        let row = sqlx::query("SELECT * FROM unsubscribes WHERE recipient_id = $1")
+            .bind(&unsubscribe.recipient_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(Some(unsubscribe_from(&row)?))
     }
 
     async fn resubscribe(&self, recipient_id: &str) -> Result<bool, StoreError> {
@@ -61,15 +82,7 @@ impl ConsentStore for PgStore {
             .await
             .map_err(db)?
             .iter()
-            .map(|row| {
-                Ok(Unsubscribe {
-                    recipient_id: row.try_get("recipient_id").map_err(db)?,
-                    mailing_id: row.try_get("mailing_id").map_err(db)?,
-                    channel: channel_from(row.try_get("channel").map_err(db)?)?,
-                    at: from_millis(row.try_get("at").map_err(db)?),
-                    source: row.try_get("source").map_err(db)?,
-                })
-            })
+            .map(unsubscribe_from)
             .collect()
     }
 
@@ -115,44 +128,67 @@ impl ConsentStore for PgStore {
             .collect()
     }
 
-    async fn sent_since(
+    async fn sends_since(
         &self,
         channel: ChannelKind,
         since: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let sent: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM deliveries WHERE status = 'sent' AND channel = $1 AND sent_at >= $2",
+        let sends: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM deliveries WHERE channel = $1
+               AND ((status = 'sent' AND sent_at >= $2)
+                 OR (status IN ('sending', 'unknown') AND updated_at >= $2))",
         )
         .bind(channel.as_str())
         .bind(millis(since))
         .fetch_one(&self.pool)
         .await
         .map_err(db)?;
-        Ok(u64::try_from(sent).unwrap_or_default())
+        Ok(u64::try_from(sends).unwrap_or_default())
     }
 
-    async fn latest_address(
+    async fn addresses(
         &self,
         mailing_id: &str,
         recipient_id: &str,
-    ) -> Result<Option<(ChannelKind, String)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT d.channel, m.address
+    ) -> Result<Vec<ReachedAddress>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.channel, d.status, m.address
              FROM messages m
              JOIN deliveries d ON d.id = m.id
              JOIN occurrences o ON o.id = d.occurrence_id
              WHERE m.recipient_id = $1 AND o.mailing_id = $2
                AND d.channel IS NOT NULL AND m.address IS NOT NULL
-             ORDER BY d.id DESC LIMIT 1",
+             ORDER BY d.id DESC",
         )
         .bind(recipient_id)
         .bind(mailing_id)
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        let Some(row) = row else { return Ok(None) };
-        let channel = channel_from(row.try_get("channel").map_err(db)?)?;
-        let address: String = row.try_get("address").map_err(db)?;
-        Ok(channel.map(|c| (c, address)))
+        rows.iter()
+            .filter_map(|row| {
+                let reached = || -> Result<Option<ReachedAddress>, StoreError> {
+                    let Some(channel) = channel_from(row.try_get("channel").map_err(db)?)? else {
+                        return Ok(None);
+                    };
+                    Ok(Some(ReachedAddress {
+                        channel,
+                        address: row.try_get("address").map_err(db)?,
+                        status: DeliveryStatus::from_str(row.try_get("status").map_err(db)?)?,
+                    }))
+                };
+                reached().transpose()
+            })
+            .collect()
     }
+}
+
+fn unsubscribe_from(row: &sqlx::postgres::PgRow) -> Result<Unsubscribe, StoreError> {
+    Ok(Unsubscribe {
+        recipient_id: row.try_get("recipient_id").map_err(db)?,
+        mailing_id: row.try_get("mailing_id").map_err(db)?,
+        channel: channel_from(row.try_get("channel").map_err(db)?)?,
+        at: from_millis(row.try_get("at").map_err(db)?),
+        source: row.try_get("source").map_err(db)?,
+    })
 }

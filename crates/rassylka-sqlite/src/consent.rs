@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rassylka_model::ChannelKind;
-use rassylka_store::{ConsentStore, StoreError, Unsubscribe};
+use std::str::FromStr;
+
+use rassylka_store::{ConsentStore, DeliveryStatus, ReachedAddress, StoreError, Unsubscribe};
 use sqlx::Row;
 
 use crate::SqliteStore;
@@ -35,7 +37,21 @@ impl ConsentStore for SqliteStore {
         Ok(kept.unwrap_or_else(|| candidate.to_vec()))
     }
 
-    async fn record_unsubscribe(&self, unsubscribe: &Unsubscribe) -> Result<bool, StoreError> {
+    async fn kept_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        if !self.consent_tables {
+            return Ok(None);
+        }
+        sqlx::query_scalar("SELECT value FROM secrets WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn record_unsubscribe(
+        &self,
+        unsubscribe: &Unsubscribe,
+    ) -> Result<Option<Unsubscribe>, StoreError> {
         let _writing = self.writing.lock().await;
         let done = sqlx::query(
             "INSERT INTO unsubscribes (recipient_id, mailing_id, channel, at, source)
@@ -49,7 +65,15 @@ impl ConsentStore for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(db)?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 1 {
+            return Ok(None);
+        }
+        let row = sqlx::query("SELECT * FROM unsubscribes WHERE recipient_id = ?")
+            .bind(&unsubscribe.recipient_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(Some(unsubscribe_from(&row)?))
     }
 
     async fn resubscribe(&self, recipient_id: &str) -> Result<bool, StoreError> {
@@ -75,15 +99,7 @@ impl ConsentStore for SqliteStore {
             .await
             .map_err(db)?
             .iter()
-            .map(|row| {
-                Ok(Unsubscribe {
-                    recipient_id: row.try_get("recipient_id").map_err(db)?,
-                    mailing_id: row.try_get("mailing_id").map_err(db)?,
-                    channel: channel_from(row.try_get("channel").map_err(db)?)?,
-                    at: from_millis(row.try_get("at").map_err(db)?),
-                    source: row.try_get("source").map_err(db)?,
-                })
-            })
+            .map(unsubscribe_from)
             .collect()
     }
 
@@ -134,47 +150,71 @@ impl ConsentStore for SqliteStore {
             .collect()
     }
 
-    async fn sent_since(
+    async fn sends_since(
         &self,
         channel: ChannelKind,
         since: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let sent: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM deliveries WHERE status = 'sent' AND channel = ? AND sent_at >= ?",
+        let sends: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM deliveries WHERE channel = ?1
+               AND ((status = 'sent' AND sent_at >= ?2)
+                 OR (status IN ('sending', 'unknown') AND updated_at >= ?2))",
         )
         .bind(channel.as_str())
         .bind(millis(since))
         .fetch_one(&self.pool)
         .await
         .map_err(db)?;
-        Ok(u64::try_from(sent).unwrap_or_default())
+        Ok(u64::try_from(sends).unwrap_or_default())
     }
 
-    async fn latest_address(
+    async fn addresses(
         &self,
         mailing_id: &str,
         recipient_id: &str,
-    ) -> Result<Option<(ChannelKind, String)>, StoreError> {
+    ) -> Result<Vec<ReachedAddress>, StoreError> {
         if !self.consent_tables {
-            return Ok(None);
+            return Ok(Vec::new());
         }
-        let row = sqlx::query(
-            "SELECT d.channel AS channel, json_extract(m.message, '$.address') AS address
+        let rows = sqlx::query(
+            "SELECT d.channel AS channel, d.status AS status,
+                    json_extract(m.message, '$.address') AS address
              FROM messages m
              JOIN deliveries d ON d.id = m.id
              JOIN occurrences o ON o.id = d.occurrence_id
              WHERE m.recipient_id = ? AND o.mailing_id = ? AND d.channel IS NOT NULL
                AND json_extract(m.message, '$.address') IS NOT NULL
-             ORDER BY d.id DESC LIMIT 1",
+             ORDER BY d.id DESC",
         )
         .bind(recipient_id)
         .bind(mailing_id)
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        let Some(row) = row else { return Ok(None) };
-        let channel = channel_from(row.try_get("channel").map_err(db)?)?;
-        let address: String = row.try_get("address").map_err(db)?;
-        Ok(channel.map(|c| (c, address)))
+        rows.iter()
+            .filter_map(|row| {
+                let reached = || -> Result<Option<ReachedAddress>, StoreError> {
+                    let Some(channel) = channel_from(row.try_get("channel").map_err(db)?)? else {
+                        return Ok(None);
+                    };
+                    Ok(Some(ReachedAddress {
+                        channel,
+                        address: row.try_get("address").map_err(db)?,
+                        status: DeliveryStatus::from_str(row.try_get("status").map_err(db)?)?,
+                    }))
+                };
+                reached().transpose()
+            })
+            .collect()
     }
+}
+
+fn unsubscribe_from(row: &sqlx::sqlite::SqliteRow) -> Result<Unsubscribe, StoreError> {
+    Ok(Unsubscribe {
+        recipient_id: row.try_get("recipient_id").map_err(db)?,
+        mailing_id: row.try_get("mailing_id").map_err(db)?,
+        channel: channel_from(row.try_get("channel").map_err(db)?)?,
+        at: from_millis(row.try_get("at").map_err(db)?),
+        source: row.try_get("source").map_err(db)?,
+    })
 }

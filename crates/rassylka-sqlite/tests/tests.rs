@@ -79,7 +79,8 @@ async fn a_version_5_journal_read_read_only_has_no_unsubscribes_and_is_left_alon
     assert!(read.unsubscribes(None).await.unwrap().is_empty());
     assert!(read.unsubscribed_among(&["c-1"]).await.unwrap().is_empty());
     assert!(read.reached_in(&[1], &["c-1"]).await.unwrap().is_empty());
-    assert_eq!(read.latest_address("m-1", "c-1").await.unwrap(), None);
+    assert!(read.addresses("m-1", "c-1").await.unwrap().is_empty());
+    assert_eq!(read.kept_secret("s").await.unwrap(), None);
     assert_eq!(read.keep_secret("s", b"passing").await.unwrap(), b"passing");
     drop(read);
     let pool =

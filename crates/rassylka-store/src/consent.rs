@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use rassylka_model::ChannelKind;
 
+use crate::DeliveryStatus;
+
 /// A recipient's unsubscribe: from which mailing and channel, when, and how it came
 /// (`link`, `one_click` or `mailto`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,4 +19,15 @@ pub struct Unsubscribe {
     pub at: DateTime<Utc>,
     /// How: `link`, `one_click` or `mailto`.
     pub source: String,
+}
+
+/// An address a mailing's delivery to one recipient used, and how that delivery stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReachedAddress {
+    /// The channel.
+    pub channel: ChannelKind,
+    /// The address.
+    pub address: String,
+    /// The delivery's status.
+    pub status: DeliveryStatus,
 }

@@ -7,7 +7,7 @@ use rassylka_model::ChannelKind;
 use crate::{
     Delivery, Fence, JournalFilter, Lease, MailingRecord, MailingState, MailingTransition,
     NewDelivery, NewOccurrence, NoticeRefusal, OccurrenceRecord, OccurrenceStart, OccurrenceState,
-    OutcomeRow, Recorded, Settle, StatusCounts, StoreError, Tally, Unsubscribe,
+    OutcomeRow, ReachedAddress, Recorded, Settle, StatusCounts, StoreError, Tally, Unsubscribe,
 };
 
 /// Mailings: their JSON, schedule version and state. State changes are compare-and-set, so
@@ -403,12 +403,21 @@ pub trait ConsentStore: Send + Sync {
     /// When the journal cannot be read or written.
     async fn keep_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError>;
 
-    /// Keeps an unsubscribe; `false` (and the earlier one kept as it was) when the recipient is
-    /// unsubscribed already.
+    /// The secret kept under `name`, if any; keeps nothing.
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn kept_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Keeps an unsubscribe; when the recipient is unsubscribed already, keeps nothing and
+    /// answers the earlier one.
     ///
     /// # Errors
     /// When the journal cannot be written.
-    async fn record_unsubscribe(&self, unsubscribe: &Unsubscribe) -> Result<bool, StoreError>;
+    async fn record_unsubscribe(
+        &self,
+        unsubscribe: &Unsubscribe,
+    ) -> Result<Option<Unsubscribe>, StoreError>;
 
     /// Forgets a recipient's unsubscribe; `false` when there was none.
     ///
@@ -442,26 +451,27 @@ pub trait ConsentStore: Send + Sync {
         recipient_ids: &[&str],
     ) -> Result<Vec<(String, u32)>, StoreError>;
 
-    /// Deliveries sent on `channel` at or after `since`.
+    /// Deliveries on `channel` that reached (or may have reached) the provider at or after
+    /// `since`: sent then, or `sending` or `unknown` since.
     ///
     /// # Errors
     /// When the journal cannot be read.
-    async fn sent_since(
+    async fn sends_since(
         &self,
         channel: ChannelKind,
         since: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
 
-    /// The channel and address of the latest delivery of any occurrence of `mailing_id` to
-    /// `recipient_id` that has both.
+    /// The channels and addresses of every delivery of any occurrence of `mailing_id` to
+    /// `recipient_id` that has both, newest first, with their status.
     ///
     /// # Errors
     /// When the journal cannot be read.
-    async fn latest_address(
+    async fn addresses(
         &self,
         mailing_id: &str,
         recipient_id: &str,
-    ) -> Result<Option<(ChannelKind, String)>, StoreError>;
+    ) -> Result<Vec<ReachedAddress>, StoreError>;
 }
 
 /// The whole journal: every role, and the store's own life.

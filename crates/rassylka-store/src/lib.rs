@@ -44,7 +44,7 @@ mod keys;
 mod notices;
 mod records;
 
-pub use consent::Unsubscribe;
+pub use consent::{ReachedAddress, Unsubscribe};
 pub use contract::{
     AccrualStore, ConsentStore, ContactStore, Freeze, HistoryStore, MailingStore, NoticeStore,
     OccurrenceStore, QueueStore, Store,

@@ -228,6 +228,26 @@ async fn a_run_holds_out_a_stable_share_and_the_journal_gives_the_audience() {
         .filter(|r| r.planned.status == DeliveryStatus::Sent)
         .map(|r| r.planned.recipient_id.as_str())
         .collect();
+    let status_of = |id: &str| {
+        rows.iter()
+            .find(|r| r.planned.recipient_id == id)
+            .unwrap()
+            .planned
+            .status
+    };
+    for (id, status) in [
+        ("c-001", DeliveryStatus::Failed),
+        ("c-002", DeliveryStatus::Unknown),
+    ] {
+        if !held.contains(&id) {
+            assert_eq!(status_of(id), status, "{id}");
+            assert!(!sent.contains(&id));
+        }
+    }
+    assert!(
+        !held.contains(&"c-001") || !held.contains(&"c-002"),
+        "the test needs one of them treated"
+    );
 
     let attribution = dispatcher
         .attribution(&AttributionScope::Mailing("m-1".into()), 7)

@@ -406,6 +406,61 @@ async fn the_generated_secret_is_kept_in_the_journal_and_a_given_one_is_used() {
 }
 
 #[tokio::test]
+async fn links_signed_before_a_secret_was_configured_stay_good() {
+    let w = world(|b| b).await;
+    send(
+        &w,
+        &mailing("ads", "advertising", "2026-12-01T10:00", LETTER),
+        "2026-12-01T10:01:00+03:00",
+    )
+    .await;
+    let old_link = w.dispatcher.unsubscribe_link("ads", "a").await.unwrap();
+    // The operator now names a secret: a new dispatcher on the same journal.
+    let configured = Rassylka::builder()
+        .recipients(MemorySource::default())
+        .store_shared(w.store.clone())
+        .unsubscribe(UnsubscribeSettings {
+            secret: Some(Secret::new("the secret the operator chose")),
+            ..UnsubscribeSettings::default()
+        })
+        .build()
+        .unwrap();
+    let new_link = configured.unsubscribe_link("ads", "a").await.unwrap();
+    assert_ne!(
+        new_link, old_link,
+        "new links are signed with the configured secret"
+    );
+    let token = old_link.rsplit('/').next().unwrap();
+    assert!(
+        configured.unsubscribe_page(token).await.is_ok(),
+        "the old link still works"
+    );
+}
+
+#[tokio::test]
+async fn the_page_names_the_address_the_mailing_reached() {
+    let w = world(|b| b).await;
+    // Priority: e-mail first, SMS on standby. Anna's e-mail is sent; her SMS row is skipped.
+    let m = Mailing::from_json(
+        r#"{"id": "both", "class": "advertising", "channels": ["email", "sms"], "mode": "priority",
+            "schedule": {"start": "2026-12-01T10:00", "tz": "Europe/Moscow", "every": "once"},
+            "content": {"default": {"text": "Скидка"}, "email": {"subject": "Скидка", "html": "<p>Скидка</p>"}}}"#,
+    )
+    .unwrap();
+    send(&w, &m, "2026-12-01T10:01:00+03:00").await;
+    let token = w.dispatcher.unsubscribe_link("both", "a").await.unwrap();
+    let token = token.rsplit('/').next().unwrap();
+    let page = w.dispatcher.unsubscribe_page(token).await.unwrap();
+    assert_eq!(page.masked_address.as_deref(), Some("a***@example.com"));
+    let done = w
+        .dispatcher
+        .unsubscribe(token, UnsubscribeSource::OneClick)
+        .await
+        .unwrap();
+    assert_eq!(done.record.channel, Some(ChannelKind::Email));
+}
+
+#[tokio::test]
 async fn the_frequency_cap_counts_advertising_occurrences_across_mailings() {
     let w = world(|b| b.frequency_cap(FrequencyCap { max: 2, days: 7 })).await;
     send(

@@ -17,6 +17,11 @@ pub async fn secrets_are_kept_once(store: Arc<dyn Store>) {
     assert_eq!(again, b"first");
     let other = store.keep_secret("other", &[0, 255, 7]).await.unwrap();
     assert_eq!(other, [0, 255, 7]);
+    assert_eq!(
+        store.kept_secret("unsubscribe").await.unwrap().as_deref(),
+        Some(&b"first"[..])
+    );
+    assert_eq!(store.kept_secret("nothing").await.unwrap(), None);
 }
 
 /// An unsubscribe is kept once (a repeat keeps the first), listed since an instant, looked
@@ -29,21 +34,24 @@ pub async fn unsubscribes_are_kept_once_listed_and_cleared(store: Arc<dyn Store>
         at: now() + TimeDelta::minutes(minutes),
         source: source.into(),
     };
-    assert!(
+    assert_eq!(
         store
             .record_unsubscribe(&unsubscribe("c-1", 0, "link"))
             .await
-            .unwrap()
+            .unwrap(),
+        None
     );
-    assert!(
-        !store
+    assert_eq!(
+        store
             .record_unsubscribe(&unsubscribe("c-1", 3, "one_click"))
             .await
-            .unwrap()
+            .unwrap(),
+        Some(unsubscribe("c-1", 0, "link")),
+        "a repeat keeps and answers the first"
     );
     let mut no_channel = unsubscribe("c-2", 5, "mailto");
     no_channel.channel = None;
-    assert!(store.record_unsubscribe(&no_channel).await.unwrap());
+    assert_eq!(store.record_unsubscribe(&no_channel).await.unwrap(), None);
     assert_eq!(
         store.unsubscribes(None).await.unwrap(),
         vec![unsubscribe("c-1", 0, "link"), no_channel.clone()]
@@ -151,31 +159,48 @@ pub async fn reach_sends_and_addresses_are_counted(store: Arc<dyn Store>) {
     assert_eq!(only_second, [("c-1".to_owned(), 1)]);
     assert!(store.reached_in(&[], &["c-1"]).await.unwrap().is_empty());
 
+    // Sent rows count from when they were sent; rows being sent (or unknown) from when they
+    // were last touched. The first occurrence's queued rows count for nothing yet.
     let since = now() - TimeDelta::seconds(1);
-    assert_eq!(
-        store
-            .sent_since(ChannelKind::Telegram, since)
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        store.sent_since(ChannelKind::Email, since).await.unwrap(),
-        0
-    );
+    let sends = |channel| {
+        let store = Arc::clone(&store);
+        async move { store.sends_since(channel, since).await.unwrap() }
+    };
+    assert_eq!(sends(ChannelKind::Telegram).await, 1);
+    assert_eq!(sends(ChannelKind::Email).await, 0);
     let later = now() + TimeDelta::seconds(1);
     assert_eq!(
         store
-            .sent_since(ChannelKind::Telegram, later)
+            .sends_since(ChannelKind::Telegram, later)
             .await
             .unwrap(),
         0
     );
+    let sending = store.claim(first.id, &long("w2"), now(), 1).await.unwrap();
+    assert_eq!(sending.len(), 1);
+    assert_eq!(sends(ChannelKind::Telegram).await, 2);
 
+    let seen: Vec<(ChannelKind, String, DeliveryStatus)> = store
+        .addresses("m-1", "c-1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.channel, a.address, a.status))
+        .collect();
+    // The first occurrence's first row (c-1 on telegram) is the one just claimed.
     assert_eq!(
-        store.latest_address("m-1", "c-1").await.unwrap(),
-        Some((ChannelKind::Telegram, "77".to_owned()))
+        seen,
+        [
+            (ChannelKind::Telegram, "77".to_owned(), DeliveryStatus::Sent),
+            (ChannelKind::Vk, "42".to_owned(), DeliveryStatus::Queued),
+            (
+                ChannelKind::Telegram,
+                "42".to_owned(),
+                DeliveryStatus::Sending
+            ),
+        ],
+        "newest first"
     );
-    assert_eq!(store.latest_address("m-1", "c-3").await.unwrap(), None);
-    assert_eq!(store.latest_address("m-2", "c-1").await.unwrap(), None);
+    assert!(store.addresses("m-1", "c-3").await.unwrap().is_empty());
+    assert!(store.addresses("m-2", "c-1").await.unwrap().is_empty());
 }

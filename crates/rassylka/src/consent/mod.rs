@@ -20,7 +20,8 @@ pub use token::{TokenClaims, UnsubscribeKeys};
 
 use crate::DispatchError;
 use crate::dispatcher::Rassylka;
-use crate::store::Unsubscribe;
+use crate::store::{DeliveryStatus, ReachedAddress, Unsubscribe};
+use rassylka_model::ChannelKind;
 
 /// The name the journal keeps the generated signing secret under.
 const SECRET_NAME: &str = "unsubscribe";
@@ -87,7 +88,11 @@ impl Rassylka {
                 let settings = &self.inner.config.unsubscribe;
                 let mut secrets: Vec<Vec<u8>> = Vec::new();
                 match &settings.secret {
-                    Some(secret) => secrets.push(secret.expose().as_bytes().to_vec()),
+                    Some(secret) => {
+                        secrets.push(secret.expose().as_bytes().to_vec());
+                        // Links signed before the settings named a secret stay good.
+                        secrets.extend(self.store().kept_secret(SECRET_NAME).await?);
+                    }
                     None => {
                         let mut fresh = [0u8; 32];
                         getrandom::fill(&mut fresh).map_err(|e| {
@@ -137,15 +142,13 @@ impl Rassylka {
     pub async fn unsubscribe_page(&self, token: &str) -> Result<UnsubscribePage, DispatchError> {
         let claims = self.unsubscribe_keys().await?.verify(token)?;
         let store = self.store();
-        let address = store
-            .latest_address(&claims.mailing_id, &claims.recipient_id)
-            .await?;
+        let address = self.reached_address(&claims).await?;
         let unsubscribed = !store
             .unsubscribed_among(&[claims.recipient_id.as_str()])
             .await?
             .is_empty();
         Ok(UnsubscribePage {
-            masked_address: address.map(|(channel, a)| mask_address(channel, &a)),
+            masked_address: address.map(|a| mask_address(a.channel, &a.address)),
             recipient_id: claims.recipient_id,
             mailing_id: claims.mailing_id,
             unsubscribed,
@@ -165,10 +168,7 @@ impl Rassylka {
     ) -> Result<Unsubscribed, DispatchError> {
         let claims = self.unsubscribe_keys().await?.verify(token)?;
         let store = self.store();
-        let channel = store
-            .latest_address(&claims.mailing_id, &claims.recipient_id)
-            .await?
-            .map(|(channel, _)| channel);
+        let channel = self.reached_address(&claims).await?.map(|a| a.channel);
         let record = Unsubscribe {
             recipient_id: claims.recipient_id,
             mailing_id: claims.mailing_id,
@@ -177,7 +177,8 @@ impl Rassylka {
             at: DateTime::from_timestamp_millis(self.now().timestamp_millis()).unwrap_or_default(),
             source: source.as_str().into(),
         };
-        let new = store.record_unsubscribe(&record).await?;
+        let earlier = store.record_unsubscribe(&record).await?;
+        let new = earlier.is_none();
         // The journal is the truth; a source that cannot keep the flag does not undo it.
         let source_error = self
             .inner
@@ -186,21 +187,31 @@ impl Rassylka {
             .await
             .err()
             .map(|e| e.to_string());
-        let record = if new {
-            record
-        } else {
-            store
-                .unsubscribes(None)
-                .await?
-                .into_iter()
-                .find(|u| u.recipient_id == record.recipient_id)
-                .unwrap_or(record)
-        };
+        let record = earlier.unwrap_or(record);
         Ok(Unsubscribed {
             record,
             new,
             source_error,
         })
+    }
+
+    /// The address a link leads back to: the mailing's sent e-mail to the recipient, else
+    /// its latest sent delivery, else its latest delivery with an address.
+    async fn reached_address(
+        &self,
+        claims: &TokenClaims,
+    ) -> Result<Option<ReachedAddress>, DispatchError> {
+        let mut addresses = self
+            .store()
+            .addresses(&claims.mailing_id, &claims.recipient_id)
+            .await?;
+        let sent = |a: &ReachedAddress| a.status == DeliveryStatus::Sent;
+        let pick = addresses
+            .iter()
+            .position(|a| sent(a) && a.channel == ChannelKind::Email)
+            .or_else(|| addresses.iter().position(sent))
+            .or(if addresses.is_empty() { None } else { Some(0) });
+        Ok(pick.map(|i| addresses.swap_remove(i)))
     }
 
     /// The recipients unsubscribed now, at or after `since`, oldest first.

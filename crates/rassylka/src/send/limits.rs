@@ -1,6 +1,7 @@
-//! Provider limits that survive restarts (SPEC §7c): before a pass sends, each channel with
-//! daily or monthly limits is told what the journal says was sent in the provider's day and
-//! month, so separate processes share the limits.
+//! Provider limits that survive restarts (SPEC §7c): before a pass sends, and every few
+//! seconds while it does, each channel with daily or monthly limits is told what the journal
+//! says was sent (or is being sent, or may have been) in the provider's day and month, so
+//! separate processes share the limits.
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
@@ -32,8 +33,8 @@ impl Rassylka {
                 continue;
             };
             let store = self.store();
-            let sent_today = store.sent_since(*kind, day_start).await?;
-            let sent_this_month = store.sent_since(*kind, month_start).await?;
+            let sent_today = store.sends_since(*kind, day_start).await?;
+            let sent_this_month = store.sends_since(*kind, month_start).await?;
             channel.start_usage(sent_today, sent_this_month);
         }
         Ok(())

@@ -31,6 +31,10 @@ use outage::OutageWatch;
 /// How often a send loop reads the mailing's state to notice a pause or a cancel.
 const STATE_CHECK: Duration = Duration::from_millis(100);
 
+/// How often a send loop reads again what the journal says the provider limits' days and
+/// months have spent.
+const USAGE_REFRESH: Duration = Duration::from_secs(10);
+
 /// How long a worker waits before looking again at rows another live worker is sending.
 const OTHERS_POLL: Duration = Duration::from_millis(200);
 
@@ -128,6 +132,7 @@ impl Rassylka {
         let concurrency = self.inner.config.concurrency;
         let _renewal = Renewal::start(store.clone(), occurrence.id, lease.clone());
         self.start_account_usage().await?;
+        let mut usage_read = std::time::Instant::now();
         let list = match mailing.class {
             MessageClass::Advertising if self.inner.channels.contains_key(&ChannelKind::Email) => {
                 Some(std::sync::Arc::new((
@@ -175,6 +180,15 @@ impl Rassylka {
             if let Err(e) = accruals.check() {
                 self.requeue(occurrence.id, &lease, next.take()).await?;
                 return Err(e);
+            }
+            // Other workers spend the same provider limits: their count is read again now
+            // and then, so together they overshoot by at most what they send meanwhile.
+            if usage_read.elapsed() >= USAGE_REFRESH {
+                if let Err(e) = self.start_account_usage().await {
+                    self.requeue(occurrence.id, &lease, next.take()).await?;
+                    return Err(e);
+                }
+                usage_read = std::time::Instant::now();
             }
             let now = self.now();
             let claimed = match next.take() {
