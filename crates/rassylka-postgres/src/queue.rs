@@ -215,6 +215,12 @@ pub(crate) async fn record_in(
                     Some(reason),
                     Some(crate::rows::millis(*not_before)),
                 ),
+                Outcome::Skip { reason } => (
+                    "status = 'skipped', attempts = GREATEST(d.attempts - 1, 0), error = $5",
+                    None,
+                    Some(reason),
+                    None,
+                ),
                 Outcome::Unknown { error } => (
                     "status = 'unknown', error = COALESCE($5, d.error)",
                     None,

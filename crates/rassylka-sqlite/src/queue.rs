@@ -238,6 +238,12 @@ pub(crate) async fn record_in(
                     Some(reason),
                     Some(millis(*not_before)),
                 ),
+                Outcome::Skip { reason } => (
+                    "status = 'skipped', attempts = MAX(attempts - 1, 0), error = ?5",
+                    None,
+                    Some(reason),
+                    None,
+                ),
                 Outcome::Unknown { error } => {
                     ("status = 'unknown', error = ?5", None, Some(error), None)
                 }

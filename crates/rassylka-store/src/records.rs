@@ -316,6 +316,12 @@ pub enum Outcome {
         /// Why it waits.
         reason: String,
     },
+    /// Not sent after all, and never to be (the recipient unsubscribed after the freeze):
+    /// skipped with `reason`, the claim's attempt not counted.
+    Skip {
+        /// Why.
+        reason: String,
+    },
     /// The provider may or may not hold it (no answer, or its sender died): never resent
     /// unless the operator asks.
     Unknown {

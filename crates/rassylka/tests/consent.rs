@@ -22,7 +22,7 @@ fn at(text: &str) -> DateTime<Utc> {
 fn people() -> Vec<Recipient> {
     [
         r#"{"id": "a", "first_name": "Анна", "consent": {"advertising": true}, "contacts": {"email": "anna@example.com", "phone": "+79160000001"}}"#,
-        r#"{"id": "b", "first_name": "Борис", "consent": {"advertising": true}, "contacts": {"email": "boris@example.com"}}"#,
+        r#"{"id": "b", "first_name": "Борис", "timezone": "Asia/Kamchatka", "consent": {"advertising": true}, "contacts": {"email": "boris@example.com"}}"#,
         r#"{"id": "c", "first_name": "Вера", "consent": {"advertising": true}, "contacts": {"email": "vera@example.com"}}"#,
     ]
     .iter()
@@ -313,6 +313,50 @@ async fn an_unsubscribe_suppresses_advertising_from_the_next_freeze_until_resubs
         journal(&w, "third")
             .await
             .contains(&("b".into(), DeliveryStatus::Sent, None))
+    );
+}
+
+#[tokio::test]
+async fn an_unsubscribe_after_the_freeze_stops_what_is_still_queued() {
+    let w = world(|b| b).await;
+    // Boris lives in Kamchatka: at 10:01 in Moscow it is evening there, outside the window,
+    // so his e-mail is frozen and waits for his morning.
+    let m = Mailing::from_json(&format!(
+        r#"{{"id": "windowed", "class": "advertising", "channels": ["email"],
+            "send_window": {{"from": "09:00", "to": "18:00"}},
+            "schedule": {{"start": "2026-12-01T10:00", "tz": "Europe/Moscow", "every": "once"}},
+            "content": {{"email": {LETTER}}}}}"#
+    ))
+    .unwrap();
+    send(&w, &m, "2026-12-01T10:01:00+03:00").await;
+    assert_eq!(w.email.sent().len(), 2);
+    let rows = journal(&w, "windowed").await;
+    assert!(
+        rows.contains(&("b".into(), DeliveryStatus::Queued, None)),
+        "{rows:?}"
+    );
+    let link = w
+        .dispatcher
+        .unsubscribe_link("windowed", "b")
+        .await
+        .unwrap();
+    let token = link.rsplit('/').next().unwrap();
+    w.dispatcher
+        .unsubscribe(token, UnsubscribeSource::Link)
+        .await
+        .unwrap();
+    // His morning: the run finds him unsubscribed and sends nothing.
+    w.clock.set(at("2026-12-02T09:30:00+12:00"));
+    w.dispatcher.run_mailing("windowed").await.unwrap();
+    assert_eq!(w.email.sent().len(), 2, "nothing more was sent");
+    let rows = journal(&w, "windowed").await;
+    assert!(
+        rows.contains(&(
+            "b".into(),
+            DeliveryStatus::Skipped,
+            Some("unsubscribed".into())
+        )),
+        "{rows:?}"
     );
 }
 

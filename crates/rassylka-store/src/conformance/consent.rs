@@ -204,3 +204,59 @@ pub async fn reach_sends_and_addresses_are_counted(store: Arc<dyn Store>) {
     assert!(store.addresses("m-1", "c-3").await.unwrap().is_empty());
     assert!(store.addresses("m-2", "c-1").await.unwrap().is_empty());
 }
+
+/// A delivery skipped after its claim (its recipient unsubscribed since the freeze) is
+/// skipped with the reason, its attempt uncounted, and its priority group closed.
+pub async fn deliveries_skipped_after_the_claim_close_their_group_uncounted(store: Arc<dyn Store>) {
+    let mut standby = delivery("o-1", "c-1");
+    standby.delivery_key = "o-1/c-1/vk".into();
+    standby.channel = Some(ChannelKind::Vk);
+    standby.rank = 1;
+    standby.status = DeliveryStatus::Standby;
+    let o = frozen(
+        &store,
+        "o-1",
+        vec![delivery("o-1", "c-1"), standby, delivery("o-1", "c-2")],
+    )
+    .await;
+    let claimed = store.claim(o.id, &long("w"), now(), 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let c1 = claimed
+        .iter()
+        .find(|d| d.planned.recipient_id == "c-1")
+        .unwrap();
+    let recorded = store
+        .record(
+            o.id,
+            Fence::Holder("w"),
+            &[Settle {
+                id: c1.id,
+                attempt: c1.attempts,
+                outcome: Outcome::Skip {
+                    reason: "unsubscribed".into(),
+                },
+                then: GroupEffect::Close {
+                    reason: "unsubscribed".into(),
+                },
+            }],
+            now(),
+        )
+        .await
+        .unwrap();
+    assert!(recorded.refused.is_empty());
+    let rows = store.deliveries(o.id, 0, 10).await.unwrap();
+    let of_c1: Vec<(DeliveryStatus, Option<&str>, u32)> = rows
+        .iter()
+        .filter(|d| d.planned.recipient_id == "c-1")
+        .map(|d| (d.planned.status, d.planned.error.as_deref(), d.attempts))
+        .collect();
+    assert_eq!(
+        of_c1,
+        [
+            (DeliveryStatus::Skipped, Some("unsubscribed"), 0),
+            (DeliveryStatus::Skipped, Some("unsubscribed"), 0),
+        ]
+    );
+    let counts = store.counts(o.id).await.unwrap();
+    assert_eq!((counts.skipped, counts.sending), (2, 1));
+}

@@ -45,6 +45,7 @@ macro_rules! conformance_tests {
             secrets_are_kept_once,
             unsubscribes_are_kept_once_listed_and_cleared,
             reach_sends_and_addresses_are_counted,
+            deliveries_skipped_after_the_claim_close_their_group_uncounted,
             unreachable_contacts_are_looked_up_in_batches,
             accruals_are_kept_once,
             finishing_waits_for_open_work_and_reopening_undoes_it,

@@ -6,6 +6,7 @@ mod lease;
 mod limits;
 mod outage;
 mod policy;
+mod suppress;
 
 use std::time::Duration;
 
@@ -233,6 +234,15 @@ impl Rassylka {
                 tokio::time::sleep(wait.max(Duration::from_millis(5))).await;
                 continue;
             }
+            // Advertising to someone who unsubscribed since the freeze is not sent: skipped,
+            // and the rest of their priority group with it.
+            let (claimed, mut suppressed) = match self.unsubscribed_since(mailing, claimed).await {
+                Ok(split) => split,
+                Err((claimed, e)) => {
+                    self.requeue(occurrence.id, &lease, Some(claimed)).await?;
+                    return Err(e);
+                }
+            };
             // A channel found down sends nothing more in this pass: its rows wait, uncounted.
             let (claimed, waiting): (Vec<Delivery>, Vec<Delivery>) = claimed
                 .into_iter()
@@ -308,6 +318,7 @@ impl Rassylka {
                 }
             }
             results.append(&mut postponed);
+            results.append(&mut suppressed);
             // The next batch is claimed with these results unless the mailing stops here.
             let recorded = if matches!(verdict, Verdict::Continue) {
                 match store
