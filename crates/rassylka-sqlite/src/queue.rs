@@ -171,39 +171,45 @@ pub(crate) async fn record_in(
     for chunk in sent.chunks(INSERT_CHUNK) {
         // One JSON value for the chunk: cheaper than four bound values a row.
         let rows = to_json(chunk)?;
-        // The rows not held as the fence says come back as one JSON value (rows cross from
-        // SQLite's thread one at a time, which costs more than the look): usually none. The
-        // transaction holds the write lock, so the update then writes exactly the others.
-        let refused: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT json_group_array(v.value ->> 0) FROM json_each(?1) v
-             WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE deliveries.id = v.value ->> 0
-                 AND deliveries.attempts = v.value ->> 1 AND deliveries.status = 'sending' AND {held})"
-        )))
-        .bind(&rows)
-        .bind(now)
-        .bind(value)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db)?;
-        let refused: Vec<i64> = from_json(&refused)?;
-        let updated = sqlx::query(sqlx::AssertSqlSafe(format!(
+        // Usually every row is still held as the fence says, and one update writes them all.
+        // When it writes fewer, it is undone, the rows not held are looked for, and the
+        // others written: the transaction holds the write lock, so nothing moves meanwhile.
+        let update = format!(
             "UPDATE deliveries SET status = 'sent', provider_id = v.value ->> 2, cost = COALESCE(v.value ->> 3, deliveries.cost),
              error = NULL, error_class = NULL, updated_at = ?2, sent_at = ?2, worker = NULL, lease_until = NULL
              FROM json_each(?1) v WHERE deliveries.id = v.value ->> 0 AND deliveries.attempts = v.value ->> 1
              AND deliveries.status = 'sending' AND {held}"
-        )))
-        .bind(&rows)
-        .bind(now)
-        .bind(value)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?
-        .rows_affected();
-        if updated as usize + refused.len() != chunk.len() {
-            return Err(StoreError::conflict(
-                "the journal changed while results were recorded",
-            ));
-        }
+        );
+        savepoint(conn, "SAVEPOINT sent_results").await?;
+        let updated = write_sent(conn, &update, &rows, now, value).await?;
+        let refused: Vec<i64> = if updated as usize == chunk.len() {
+            savepoint(conn, "RELEASE sent_results").await?;
+            Vec::new()
+        } else {
+            savepoint(conn, "ROLLBACK TO sent_results").await?;
+            savepoint(conn, "RELEASE sent_results").await?;
+            // The rows not held as the fence says come back as one JSON value (rows cross
+            // from SQLite's thread one at a time, which costs more than the look).
+            let refused: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT json_group_array(v.value ->> 0) FROM json_each(?1) v
+                 WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE deliveries.id = v.value ->> 0
+                     AND deliveries.attempts = v.value ->> 1 AND deliveries.status = 'sending' AND {held})"
+            )))
+            .bind(&rows)
+            .bind(now)
+            .bind(value)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db)?;
+            let refused: Vec<i64> = from_json(&refused)?;
+            let updated = write_sent(conn, &update, &rows, now, value).await?;
+            if updated as usize + refused.len() != chunk.len() {
+                return Err(StoreError::conflict(
+                    "the journal changed while results were recorded",
+                ));
+            }
+            refused
+        };
         written.extend(chunk.iter().map(|c| c.0).filter(|id| !refused.contains(id)));
     }
     for result in results {
@@ -272,6 +278,33 @@ pub(crate) async fn record_in(
         .filter(|id| written.binary_search(id).is_err())
         .collect();
     Ok(Recorded { refused })
+}
+
+/// Runs the sent rows' update; how many it wrote.
+async fn write_sent(
+    conn: &mut SqliteConnection,
+    update: &str,
+    rows: &str,
+    now: i64,
+    value: i64,
+) -> Result<u64, StoreError> {
+    sqlx::query(sqlx::AssertSqlSafe(update.to_owned()))
+        .bind(rows)
+        .bind(now)
+        .bind(value)
+        .execute(conn)
+        .await
+        .map_err(db)
+        .map(|done| done.rows_affected())
+}
+
+/// Runs a savepoint statement (`SAVEPOINT`, `RELEASE`, `ROLLBACK TO`) on the transaction.
+async fn savepoint(conn: &mut SqliteConnection, statement: &'static str) -> Result<(), StoreError> {
+    sqlx::query(statement)
+        .execute(conn)
+        .await
+        .map_err(db)
+        .map(|_| ())
 }
 
 /// What written results do to the standby deliveries of their priority groups.
