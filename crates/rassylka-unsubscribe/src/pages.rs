@@ -8,19 +8,10 @@ main{max-width:480px;margin:48px auto;background:#fff;padding:32px;border-radius
 h1{font-size:22px;margin:0 0 16px}p{font-size:16px;line-height:1.5}\
 button{font-size:16px;padding:10px 20px;border:0;border-radius:4px;background:#c62828;color:#fff;cursor:pointer}";
 
-/// Text for HTML: `& < > " '` escaped.
+/// Text for HTML: `& < > " '` escaped (the template crate's HTML escaping).
 fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
+    let mut out = String::with_capacity(text.len() + 8);
+    rassylka::template::OutputFormat::Html.escape_into(text, &mut out);
     out
 }
 

@@ -13,19 +13,10 @@ const HEIGHT: u32 = 320;
 const TREATED: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
 const CONTROL: RGBColor = RGBColor(0xd6, 0x27, 0x28);
 
-/// Text for HTML: `& < > " '` escaped.
+/// Text for HTML: `& < > " '` escaped (the template crate's HTML escaping).
 fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
+    let mut out = String::with_capacity(text.len() + 8);
+    rassylka_template::OutputFormat::Html.escape_into(text, &mut out);
     out
 }
 
