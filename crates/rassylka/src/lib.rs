@@ -98,7 +98,8 @@ pub use attribution::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use consent::{
-    TokenClaims, UnsubscribeKeys, UnsubscribePage, UnsubscribeSource, Unsubscribed, mask_address,
+    TokenClaims, UnsubscribeKeys, UnsubscribePage, UnsubscribeSource, Unsubscribed, mailto_token,
+    mask_address,
 };
 pub use dispatcher::{
     ChannelCost, Config, CostReport, Dispatcher, Preview, Progress, ProgressHook, Rassylka,

@@ -361,6 +361,51 @@ async fn an_unsubscribe_after_the_freeze_stops_what_is_still_queued() {
 }
 
 #[tokio::test]
+async fn a_reply_to_the_mailto_unsubscribes_with_its_subjects_token() {
+    let w = world(|b| {
+        b.unsubscribe(UnsubscribeSettings {
+            mailto: Some("unsubscribe@shop.example".into()),
+            ..UnsubscribeSettings::default()
+        })
+    })
+    .await;
+    send(
+        &w,
+        &mailing("ads", "advertising", "2026-12-01T10:00", LETTER),
+        "2026-12-01T10:01:00+03:00",
+    )
+    .await;
+    let vera = w
+        .email
+        .sent()
+        .into_iter()
+        .find(|s| s.to.to_string() == "vera@example.com")
+        .unwrap();
+    let list = header(&vera.message.headers, "List-Unsubscribe")
+        .unwrap()
+        .to_owned();
+    let subject = list
+        .split("?subject=")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('>');
+    let reply = format!("Re: {subject}");
+    let token = rassylka::mailto_token(&reply).unwrap();
+    let done = w
+        .dispatcher
+        .unsubscribe(token, UnsubscribeSource::Mailto)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            done.record.recipient_id.as_str(),
+            done.record.source.as_str()
+        ),
+        ("c", "mailto")
+    );
+}
+
+#[tokio::test]
 async fn bad_tokens_are_refused_and_record_nothing() {
     let w = world(|b| b).await;
     send(

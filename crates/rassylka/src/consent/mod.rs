@@ -26,6 +26,29 @@ use rassylka_model::ChannelKind;
 /// The name the journal keeps the generated signing secret under.
 const SECRET_NAME: &str = "unsubscribe";
 
+/// The token of an unsubscribe e-mail, from its subject: the `mailto:` of `List-Unsubscribe`
+/// asks for `unsubscribe-TOKEN`; a mail client may add `Re:` or spaces. Hand it to
+/// [`Rassylka::unsubscribe`] with [`UnsubscribeSource::Mailto`].
+///
+/// ```
+/// assert_eq!(rassylka::mailto_token("unsubscribe-AQEabc_-1"), Some("AQEabc_-1"));
+/// assert_eq!(rassylka::mailto_token("Re: Unsubscribe-AQEabc "), Some("AQEabc"));
+/// assert_eq!(rassylka::mailto_token("Вопрос по заказу"), None);
+/// ```
+pub fn mailto_token(subject: &str) -> Option<&str> {
+    let mut rest = subject.trim();
+    while rest.len() >= 3 && rest[..3].eq_ignore_ascii_case("re:") {
+        rest = rest[3..].trim_start();
+    }
+    let prefix = "unsubscribe-";
+    let token = rest
+        .get(..prefix.len())
+        .filter(|p| p.eq_ignore_ascii_case(prefix))
+        .map(|_| rest[prefix.len()..].trim())?;
+    let url_safe = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    (!token.is_empty() && token.bytes().all(url_safe)).then_some(token)
+}
+
 /// How an unsubscribe came.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnsubscribeSource {
