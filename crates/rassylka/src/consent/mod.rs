@@ -34,10 +34,11 @@ const SECRET_NAME: &str = "unsubscribe";
 /// assert_eq!(rassylka::mailto_token("unsubscribe-AQEabc_-1"), Some("AQEabc_-1"));
 /// assert_eq!(rassylka::mailto_token("Re: Unsubscribe-AQEabc "), Some("AQEabc"));
 /// assert_eq!(rassylka::mailto_token("Вопрос по заказу"), None);
+/// assert_eq!(rassylka::mailto_token("Ré"), None);
 /// ```
 pub fn mailto_token(subject: &str) -> Option<&str> {
     let mut rest = subject.trim();
-    while rest.len() >= 3 && rest[..3].eq_ignore_ascii_case("re:") {
+    while rest.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("re:")) {
         rest = rest[3..].trim_start();
     }
     let prefix = "unsubscribe-";
