@@ -1,7 +1,8 @@
 //! A fuzz harness on stable Rust: random and mutated inputs into every public parser
 //! (templates in all dialects, rules, schedules, recipients, mailings, channels files,
-//! notices, phone numbers and e-mail addresses), each call under `catch_unwind`, so a panic is
-//! reported with the input that caused it instead of ending the run.
+//! notices, phone numbers and e-mail addresses, purchases, unsubscribe tokens and mailto
+//! subjects), each call under `catch_unwind`, so a panic is reported with the input that
+//! caused it instead of ending the run.
 //!
 //! `cargo test` runs a short pass (`tests/fuzz.rs`); `cargo bench --bench fuzz` a long one
 //! (`RASSYLKA_FUZZ_INPUTS`, default a million). The seed corpus is `tests/fuzz-corpus/`.
@@ -15,7 +16,7 @@ use rassylka::model::{EmailAddress, PhoneNumber, Recipient, read_jsonl};
 use rassylka::schedule::Schedule;
 use rassylka::segment::{CompileOptions, Rule, Segment, Tz};
 use rassylka::template::{Context, Dialect, OutputFormat, Template};
-use rassylka::{Mailing, NoticeEvent, Notices};
+use rassylka::{Mailing, NoticeEvent, Notices, UnsubscribeKeys, mailto_token, read_purchases};
 
 /// A parser under test: its name and what it does with one input.
 pub struct Target {
@@ -58,6 +59,14 @@ pub fn targets() -> Vec<Target> {
         Target {
             name: "contact",
             run: contacts,
+        },
+        Target {
+            name: "purchases",
+            run: |t| drop(read_purchases(t.as_bytes(), |_, _, _, _| {})),
+        },
+        Target {
+            name: "unsubscribe",
+            run: unsubscribe,
         },
     ]
 }
@@ -119,6 +128,14 @@ fn recipients(text: &str) {
 fn notices(text: &str) {
     let _ = Notices::from_json(text);
     let _ = NoticeEvent::from_json(text);
+}
+
+fn unsubscribe(text: &str) {
+    if let Ok(keys) = UnsubscribeKeys::new(&["the fuzz harness's secret key"]) {
+        let _ = keys.verify(text);
+        let _ = keys.verify(text.trim());
+    }
+    let _ = mailto_token(text);
 }
 
 fn contacts(text: &str) {
