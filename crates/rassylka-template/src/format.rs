@@ -1,4 +1,4 @@
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::str::FromStr;
 
 use chrono::{Datelike, NaiveDate};
@@ -49,6 +49,17 @@ static TELEGRAM_HTML: [bool; 256] = table(b"&<>");
 static MARKDOWN_V2: [bool; 256] = table(b"_*[]()~`>#+-=|{}.!\\");
 
 impl OutputFormat {
+    /// Whether `c` is escaped in this format.
+    pub(crate) fn is_special(self, c: char) -> bool {
+        let special = match self {
+            OutputFormat::Plain => return false,
+            OutputFormat::Html => &HTML,
+            OutputFormat::TelegramHtml => &TELEGRAM_HTML,
+            OutputFormat::MarkdownV2 => &MARKDOWN_V2,
+        };
+        u8::try_from(c).is_ok_and(|b| special[usize::from(b)])
+    }
+
     /// Appends `value` to `out`, escaped for this format.
     pub fn escape_into(self, value: &str, out: &mut String) {
         let special = match self {
@@ -150,20 +161,38 @@ impl StackText {
         std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
     }
 
+}
+
+/// `value` in decimal digits, at least `width` of them: the buffer and how many it holds
+/// (the most significant last).
+fn digits_of(mut value: u64, width: usize) -> ([u8; 20], usize) {
+    let mut digits = [b'0'; 20];
+    let mut n = 0;
+    while value > 0 || n < width.max(1) {
+        digits[n] = b'0' + (value % 10) as u8;
+        value /= 10;
+        n += 1;
+    }
+    (digits, n)
+}
+
+/// Where formatted numbers and dates go: a stack buffer (when the text is escaped next), or
+/// the output itself (when nothing in it can need escaping).
+pub(crate) trait TextSink: fmt::Write {
+    fn push_char(&mut self, c: char);
+
+    /// Appends `value` with at least `width` digits.
+    fn push_digits(&mut self, value: u64, width: usize);
+}
+
+impl TextSink for StackText {
     fn push_char(&mut self, c: char) {
         let mut utf8 = [0; 4];
         let _ = fmt::Write::write_str(self, c.encode_utf8(&mut utf8));
     }
 
-    /// Appends `value` with at least `width` digits.
-    fn push_digits(&mut self, mut value: u64, width: usize) {
-        let mut digits = [b'0'; 20];
-        let mut n = 0;
-        while value > 0 || n < width.max(1) {
-            digits[n] = b'0' + (value % 10) as u8;
-            value /= 10;
-            n += 1;
-        }
+    fn push_digits(&mut self, value: u64, width: usize) {
+        let (digits, n) = digits_of(value, width);
         if self.len + n <= self.buf.len() {
             for (slot, digit) in self.buf[self.len..self.len + n]
                 .iter_mut()
@@ -173,6 +202,17 @@ impl StackText {
             }
             self.len += n;
         }
+    }
+}
+
+impl TextSink for String {
+    fn push_char(&mut self, c: char) {
+        self.push(c);
+    }
+
+    fn push_digits(&mut self, value: u64, width: usize) {
+        let (digits, n) = digits_of(value, width);
+        self.extend(digits[..n].iter().rev().map(|d| char::from(*d)));
     }
 }
 
@@ -189,7 +229,23 @@ impl fmt::Write for StackText {
 }
 
 impl Formatting {
-    pub(crate) fn write_date(&self, date: NaiveDate, out: &mut StackText) {
+    /// Whether dates and money printed with this formatting can never need escaping in
+    /// `format`: digits always; the separators (and a minus) checked.
+    pub(crate) fn is_plain_in(&self, format: OutputFormat) -> bool {
+        let date_separator = match self.date {
+            DateStyle::DayMonthYear(sep) => sep,
+            DateStyle::Iso => '-',
+        };
+        let separators = [
+            date_separator,
+            self.money.group_separator.unwrap_or(' '),
+            self.money.decimal_separator,
+            '-',
+        ];
+        separators.iter().all(|c| !format.is_special(*c))
+    }
+
+    pub(crate) fn write_date<S: TextSink>(&self, date: NaiveDate, out: &mut S) {
         let (y, m, d) = (date.year(), u64::from(date.month()), u64::from(date.day()));
         // Years before 1 CE do not occur in mailings; print them plainly rather than padded.
         let year = u64::from(y.unsigned_abs());
@@ -214,7 +270,7 @@ impl Formatting {
         }
     }
 
-    pub(crate) fn write_money(&self, value: Decimal, out: &mut StackText) {
+    pub(crate) fn write_money<S: TextSink>(&self, value: Decimal, out: &mut S) {
         let (mantissa, scale) = (value.mantissa().unsigned_abs(), value.scale());
         // Amounts with at most two decimals need no rounding: the common case.
         let cents = if scale <= 2 {

@@ -696,6 +696,16 @@ pub(crate) fn write_value(
     if let (Found::Text(text), Kind::Text) = (found, kind) {
         return format.escape_into(text, out);
     }
+    // Money and dates whose separators need no escaping go straight into the output.
+    match found {
+        Found::Money(m) if formatting.is_plain_in(format) => {
+            return formatting.write_money(m, out);
+        }
+        Found::Date(d) if formatting.is_plain_in(format) => {
+            return formatting.write_date(d, out);
+        }
+        _ => {}
+    }
     let mut buf = StackText::new();
     let text = match found {
         Found::Text(text) => match kind {
