@@ -160,7 +160,6 @@ impl StackText {
         // Only whole `&str`s and ASCII bytes are ever copied in, so the bytes are UTF-8.
         std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
     }
-
 }
 
 /// `value` in decimal digits, at least `width` of them: the buffer and how many it holds
