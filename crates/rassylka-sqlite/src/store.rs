@@ -256,6 +256,24 @@ impl OccurrenceStore for SqliteStore {
         .collect()
     }
 
+    async fn occurrences_between(
+        &self,
+        after: DateTime<Utc>,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<OccurrenceRecord>, StoreError> {
+        sqlx::query(
+            "SELECT * FROM occurrences WHERE fired_at > ?1 AND fired_at < ?2 ORDER BY fired_at, id",
+        )
+        .bind(millis(after))
+        .bind(millis(before))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(occurrence_from_row)
+        .collect()
+    }
+
     async fn begin_freeze(
         &self,
         occurrence_id: i64,

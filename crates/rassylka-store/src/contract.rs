@@ -133,6 +133,24 @@ pub trait OccurrenceStore: Send + Sync {
         mailing_id: Option<&str>,
     ) -> Result<Vec<OccurrenceRecord>, StoreError>;
 
+    /// Occurrences of every mailing that fired strictly between `after` and `before`, oldest
+    /// first; the default filters [`OccurrenceStore::occurrences`].
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn occurrences_between(
+        &self,
+        after: DateTime<Utc>,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<OccurrenceRecord>, StoreError> {
+        Ok(self
+            .occurrences(None)
+            .await?
+            .into_iter()
+            .filter(|o| o.fired_at > after && o.fired_at < before)
+            .collect())
+    }
+
     /// Starts writing the audience of an occurrence that is still `freezing`, at `now`. One
     /// caller freezes: another caller waits until that freeze commits or is dropped, then gets
     /// `None` (frozen: only sending is left) or the freeze. Nothing written is visible until

@@ -27,6 +27,7 @@ macro_rules! conformance_tests {
             schedule_versions_change_by_compare_and_set,
             checked_at_only_moves_forward,
             occurrence_keys_are_unique_and_states_compare_and_set,
+            occurrences_are_found_between_two_instants,
             a_dropped_freeze_leaves_nothing_and_a_committed_one_everything,
             one_caller_freezes_while_another_waits_for_the_commit,
             repeated_keys_are_skipped_at_commit,

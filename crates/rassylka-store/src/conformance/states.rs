@@ -269,3 +269,26 @@ pub async fn finishing_waits_for_open_work_and_reopening_undoes_it(store: Arc<dy
         MailingState::Done
     );
 }
+
+/// Occurrences are found by when they fired, both bounds excluded.
+pub async fn occurrences_are_found_between_two_instants(store: Arc<dyn Store>) {
+    store.create_mailing(&mailing("m-1")).await.unwrap();
+    for hours in [0, 1, 2, 3] {
+        let new = NewOccurrence {
+            mailing_id: "m-1".into(),
+            key: format!("m-1/v1/{hours}"),
+            fired_at: now() + chrono::TimeDelta::hours(hours),
+            evaluation_date: NaiveDate::from_ymd_opt(2026, 11, 18).unwrap_or_default(),
+            state: OccurrenceState::Freezing,
+        };
+        store.start_occurrence(&new).await.unwrap();
+    }
+    let keys: Vec<String> = store
+        .occurrences_between(now(), now() + chrono::TimeDelta::hours(3))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(keys, ["m-1/v1/1", "m-1/v1/2"]);
+}

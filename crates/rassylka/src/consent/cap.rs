@@ -1,7 +1,7 @@
 //! The frequency cap's window (SPEC §7c): which earlier advertising occurrences count for
 //! one occurrence being planned.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use rassylka_model::MessageClass;
@@ -40,31 +40,34 @@ impl Rassylka {
             return Ok(None);
         }
         let store = self.store();
-        // A stored mailing that no longer reads counts as advertising: the cap errs on the
-        // side of sending less.
-        let advertising: HashSet<String> = store
-            .mailings()
-            .await?
-            .into_iter()
-            .filter(|record| {
-                Mailing::from_json(&record.json)
-                    .map_or(true, |m| m.class == MessageClass::Advertising)
-            })
-            .map(|record| record.id)
-            .collect();
         let reach = TimeDelta::days(i64::from(cap.days));
-        let occurrences = store
-            .occurrences(None)
-            .await?
-            .into_iter()
-            .filter(|o| {
-                Some(o.id) != except
-                    && o.state != OccurrenceState::Missed
-                    && advertising.contains(&o.mailing_id)
-                    && (o.fired_at - fired_at).abs() < reach
-            })
-            .map(|o| o.id)
-            .collect();
+        // Only the occurrences near this one are read, and only their mailings looked at.
+        let near = store
+            .occurrences_between(fired_at - reach, fired_at + reach)
+            .await?;
+        let mut classes: HashMap<String, bool> = HashMap::new();
+        let mut occurrences = Vec::new();
+        for o in near {
+            if Some(o.id) == except || o.state == OccurrenceState::Missed {
+                continue;
+            }
+            let advertising = match classes.get(&o.mailing_id) {
+                Some(advertising) => *advertising,
+                None => {
+                    // A stored mailing that no longer reads counts as advertising: the cap
+                    // errs on the side of sending less.
+                    let advertising = store.mailing(&o.mailing_id).await?.is_none_or(|record| {
+                        Mailing::from_json(&record.json)
+                            .map_or(true, |m| m.class == MessageClass::Advertising)
+                    });
+                    classes.insert(o.mailing_id.clone(), advertising);
+                    advertising
+                }
+            };
+            if advertising {
+                occurrences.push(o.id);
+            }
+        }
         Ok(Some(CapWindow {
             max: cap.max,
             occurrences,
