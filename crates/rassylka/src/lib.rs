@@ -56,6 +56,13 @@
 //! resent safely. Bonuses are accrued once per (occurrence, recipient) through the
 //! [`BonusLedger`], keyed so that a retried accrual is the same one.
 //!
+//! **Consent and results.** Advertising e-mail carries a signed unsubscribe link
+//! ([`Rassylka::unsubscribe_link`], `List-Unsubscribe` with one-click, a footer); unsubscribes
+//! ([`Rassylka::unsubscribe`]) and a frequency cap suppress advertising from the next freeze, and
+//! an unsubscribe stops what is still queued. [`Rassylka::attribution`] reads who was reached and
+//! who was held out of a mailing, [`Attribution`] folds in purchases, and its report gives
+//! conversion, revenue, ROI and the lift over the holdout group (SPEC §7f).
+//!
 //! **Several workers.** Every dispatcher is a worker with its own id; its claims are leases
 //! on the journal's wall clock, renewed while it sends. Rows whose lease ran out (their worker
 //! died or stalled) are settled by any other worker as after a crash; a late result of a
@@ -66,6 +73,8 @@
 //! - `sqlite` (default): [`SqliteStore`], the embedded journal (`rassylka-sqlite`).
 //! - `xlsx` (default): [`Rassylka::export_history`] and [`Rassylka::export_journal`] write
 //!   XLSX workbooks (rust_xlsxwriter, constant memory).
+//! - `charts` (default): [`AttributionReport::to_html`], the report as a self-contained page with
+//!   an SVG chart (plotters).
 //! - `postgres`: `PgStore`, the journal on PostgreSQL for several workers on several machines
 //!   (`rassylka-postgres`). [`store::connect`] opens whichever a `--db` location names.
 //!
