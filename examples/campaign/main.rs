@@ -37,7 +37,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 use rassylka::channels::{Channel, ChannelsFile, FileOutbox};
 use rassylka::model::ChannelKind;
-use rassylka::store::MailingState;
 use rassylka::store::prelude::*;
 use rassylka::{
     Clock, DispatchError, Dispatcher, JsonlFile, Mailing, ManualClock, MemoryLedger, MemorySource,
@@ -49,6 +48,7 @@ use rust_decimal::Decimal;
 mod consent;
 mod notify;
 mod report;
+mod run;
 mod views;
 
 #[derive(Parser)]
@@ -62,7 +62,7 @@ struct Args {
 }
 
 #[derive(clap::Args)]
-struct Inputs {
+pub(crate) struct Inputs {
     /// The mailing JSON.
     #[arg(long)]
     mailing: PathBuf,
@@ -93,26 +93,7 @@ enum Command {
         today: Option<String>,
     },
     /// Send every due occurrence up to now.
-    Run {
-        #[command(flatten)]
-        inputs: Inputs,
-        /// Where the outbox writes.
-        #[arg(long)]
-        outbox: PathBuf,
-        /// «Now» (default: the system clock).
-        #[arg(long)]
-        now: Option<String>,
-        /// Journal unreadable recipient lines as skipped instead of refusing to run.
-        #[arg(long)]
-        skip_malformed: bool,
-        /// Resend deliveries a crash left «unknown».
-        #[arg(long)]
-        resend_unknown: bool,
-        /// How long this worker's claims last without renewal, in seconds (default 60): a
-        /// worker that dies or stalls longer loses them to the others.
-        #[arg(long, value_name = "SECONDS")]
-        lease_secs: Option<f64>,
-    },
+    Run(run::RunArgs),
     /// One JSON line per occurrence, newest first, with its totals.
     History {
         #[command(flatten)]
@@ -204,7 +185,7 @@ pub(crate) fn instant(text: &str) -> Result<DateTime<Utc>, CliError> {
         })
 }
 
-fn clock_at(now: Option<&str>) -> Result<Arc<dyn Clock>, CliError> {
+pub(crate) fn clock_at(now: Option<&str>) -> Result<Arc<dyn Clock>, CliError> {
     Ok(match now {
         Some(text) => Arc::new(ManualClock::starting_at(instant(text)?)),
         None => Arc::new(SystemClock),
@@ -233,7 +214,7 @@ pub(crate) fn adapters(
     Ok(channels)
 }
 
-fn bad(e: impl std::fmt::Display) -> CliError {
+pub(crate) fn bad(e: impl std::fmt::Display) -> CliError {
     CliError::bad(e)
 }
 
@@ -286,7 +267,7 @@ fn journal_open_error(db: &str, e: rassylka::store::StoreError) -> CliError {
     }
 }
 
-fn store_error(e: rassylka::store::StoreError) -> CliError {
+pub(crate) fn store_error(e: rassylka::store::StoreError) -> CliError {
     CliError::failed(format!("the journal failed: {e}"))
 }
 
@@ -299,7 +280,7 @@ struct Setup {
     channels_file: Option<ChannelsFile>,
 }
 
-fn load(inputs: &Inputs) -> Result<Setup, CliError> {
+pub(crate) fn load(inputs: &Inputs) -> Result<Setup, CliError> {
     if !inputs.recipients.is_file() {
         return Err(bad(format!(
             "{}: no such recipients file",
@@ -330,7 +311,7 @@ fn parse_date(text: &Option<String>) -> Result<Option<NaiveDate>, CliError> {
         .transpose()
 }
 
-async fn dispatcher(
+pub(crate) async fn dispatcher(
     db: &str,
     inputs: &Inputs,
     setup: &Setup,
@@ -472,110 +453,7 @@ async fn run(args: Args) -> Result<String, CliError> {
                 ))
             }
         }
-        Command::Run {
-            inputs,
-            outbox,
-            now,
-            skip_malformed,
-            resend_unknown,
-            lease_secs,
-        } => {
-            let setup = load(inputs)?;
-            let lease = lease_secs
-                .map(|s| {
-                    Duration::try_from_secs_f64(s)
-                        .map_err(|e| bad(format!("--lease-secs `{s}`: {e}")))
-                })
-                .transpose()?;
-            let clock = clock_at(now.as_deref())?;
-            let channels = adapters(
-                setup.channels_file.as_ref(),
-                &setup.mailing.channels,
-                outbox,
-            )?;
-            let (dispatcher, store) = dispatcher(
-                &args.db,
-                inputs,
-                &setup,
-                channels,
-                clock,
-                *skip_malformed,
-                lease,
-            )
-            .await?;
-            let id = setup.mailing.id.clone();
-            dispatcher
-                .save(&setup.mailing)
-                .await
-                .map_err(dispatch_error)?;
-            let state = store
-                .mailing(&id)
-                .await
-                .map_err(store_error)?
-                .map(|r| r.state);
-            if state == Some(MailingState::Draft) {
-                match dispatcher.confirm(&id).await {
-                    // Another worker confirmed it at the same moment.
-                    Err(DispatchError::WrongState { .. }) => {}
-                    other => other.map_err(dispatch_error)?,
-                }
-            }
-            if *resend_unknown {
-                dispatcher
-                    .resend_unknown(&id)
-                    .await
-                    .map_err(dispatch_error)?;
-            }
-            let report = match dispatcher.run_mailing(&id).await {
-                Ok(report) => report,
-                // The mailing is stopped: what could be done was done; it needs attention.
-                Err(e @ DispatchError::Configuration { .. }) => {
-                    store.close().await.map_err(store_error)?;
-                    return Err(CliError::Attention {
-                        output: String::new(),
-                        message: e.to_string(),
-                    });
-                }
-                Err(e) => return Err(dispatch_error(e)),
-            };
-            let record = store.mailing(&id).await.map_err(store_error)?;
-            let state = record.as_ref().map_or("unknown", |r| r.state.as_str());
-            let attention = record
-                .as_ref()
-                .filter(|r| matches!(r.state, MailingState::Paused | MailingState::Stopped))
-                .map(|r| {
-                    let until = r
-                        .paused_until
-                        .map(|t| format!(" until {}", t.to_rfc3339()))
-                        .unwrap_or_default();
-                    format!(
-                        "mailing {id} is {state}{until}: {}",
-                        r.reason.as_deref().unwrap_or("no reason given")
-                    )
-                });
-            // Everything into the journal file itself, so a copy of the file alone is whole.
-            store.close().await.map_err(store_error)?;
-            let c = report.counts;
-            let summary = serde_json::json!({
-                "mailing": id,
-                "state": state,
-                "occurrences": report.occurrences,
-                "missed": report.missed,
-                "sent": c.sent, "failed": c.failed, "skipped": c.skipped, "unknown": c.unknown,
-                "queued": c.queued, "standby": c.standby,
-                "recovered_unknown": report.recovered_unknown,
-                "lease_lost": report.lease_lost,
-                "next_due": report.next_due.map(|d| d.to_rfc3339()),
-            })
-            .to_string();
-            match attention {
-                Some(message) => Err(CliError::Attention {
-                    output: summary,
-                    message,
-                }),
-                None => Ok(summary),
-            }
-        }
+        Command::Run(run_args) => run::run(&args.db, run_args).await,
         Command::History { filter } => {
             let reader = journal_reader(&args.db, Arc::new(SystemClock), false).await?;
             let done = views::history(&reader.dispatcher, filter).await;
