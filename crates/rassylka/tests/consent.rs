@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use rassylka::channels::{FrequencyCap, MemoryChannel, Secret, UnsubscribeSettings};
+use rassylka::channels::{MemoryChannel, Secret, UnsubscribeSettings};
 use rassylka::model::{ChannelKind, Recipient};
 use rassylka::store::DeliveryStatus;
 use rassylka::store::prelude::*;
@@ -13,7 +13,7 @@ use rassylka::{
     RecipientSource, SqliteStore, UnsubscribeKeys, UnsubscribeSource,
 };
 
-fn at(text: &str) -> DateTime<Utc> {
+pub(crate) fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .unwrap()
         .with_timezone(&Utc)
@@ -30,16 +30,16 @@ fn people() -> Vec<Recipient> {
     .collect()
 }
 
-struct World {
-    dispatcher: Rassylka,
+pub(crate) struct World {
+    pub(crate) dispatcher: Rassylka,
     store: Arc<SqliteStore>,
-    clock: Arc<ManualClock>,
+    pub(crate) clock: Arc<ManualClock>,
     email: Arc<MemoryChannel>,
     sms: Arc<MemoryChannel>,
     source: Arc<MemorySource>,
 }
 
-async fn world(tweak: impl FnOnce(RassylkaBuilder) -> RassylkaBuilder) -> World {
+pub(crate) async fn world(tweak: impl FnOnce(RassylkaBuilder) -> RassylkaBuilder) -> World {
     let store = Arc::new(SqliteStore::temporary().await.unwrap());
     let clock = Arc::new(ManualClock::starting_at(at("2026-12-01T12:00:00+03:00")));
     let email = Arc::new(MemoryChannel::new(ChannelKind::Email));
@@ -62,7 +62,7 @@ async fn world(tweak: impl FnOnce(RassylkaBuilder) -> RassylkaBuilder) -> World 
 }
 
 /// A one-time mailing `id` of `class` at `start` (Moscow time) by e-mail, with `content`.
-fn mailing(id: &str, class: &str, start: &str, content: &str) -> Mailing {
+pub(crate) fn mailing(id: &str, class: &str, start: &str, content: &str) -> Mailing {
     Mailing::from_json(&format!(
         r#"{{"id": "{id}", "class": "{class}", "channels": ["email"],
             "schedule": {{"start": "{start}", "tz": "Europe/Moscow", "every": "once"}},
@@ -71,10 +71,10 @@ fn mailing(id: &str, class: &str, start: &str, content: &str) -> Mailing {
     .unwrap()
 }
 
-const LETTER: &str =
+pub(crate) const LETTER: &str =
     r#"{"subject": "Скидки", "html": "<html><body><p>{first_name}, скидка 20%</p></body></html>"}"#;
 
-async fn send(w: &World, m: &Mailing, now: &str) {
+pub(crate) async fn send(w: &World, m: &Mailing, now: &str) {
     w.clock.set(at(now));
     w.dispatcher.save(m).await.unwrap();
     w.dispatcher.confirm(&m.id).await.unwrap();
@@ -82,7 +82,10 @@ async fn send(w: &World, m: &Mailing, now: &str) {
 }
 
 /// (recipient, status, reason) of a mailing's only occurrence.
-async fn journal(w: &World, mailing_id: &str) -> Vec<(String, DeliveryStatus, Option<String>)> {
+pub(crate) async fn journal(
+    w: &World,
+    mailing_id: &str,
+) -> Vec<(String, DeliveryStatus, Option<String>)> {
     let occurrence = w
         .dispatcher
         .occurrences(mailing_id)
@@ -547,88 +550,4 @@ async fn the_page_names_the_address_the_mailing_reached() {
         .await
         .unwrap();
     assert_eq!(done.record.channel, Some(ChannelKind::Email));
-}
-
-#[tokio::test]
-async fn the_frequency_cap_counts_advertising_occurrences_across_mailings() {
-    let w = world(|b| b.frequency_cap(FrequencyCap { max: 2, days: 7 })).await;
-    send(
-        &w,
-        &mailing("d1", "advertising", "2026-12-01T10:00", LETTER),
-        "2026-12-01T10:01:00+03:00",
-    )
-    .await;
-    // Service mail neither counts nor is capped.
-    send(
-        &w,
-        &mailing("s2", "service", "2026-12-02T10:00", LETTER),
-        "2026-12-02T10:01:00+03:00",
-    )
-    .await;
-    send(
-        &w,
-        &mailing("d3", "advertising", "2026-12-03T10:00", LETTER),
-        "2026-12-03T10:01:00+03:00",
-    )
-    .await;
-    let d5 = mailing("d5", "advertising", "2026-12-05T10:00", LETTER);
-    w.clock.set(at("2026-12-05T10:00:00+03:00"));
-    w.dispatcher.save(&d5).await.unwrap();
-    let preview = w.dispatcher.preview(&d5, None).await.unwrap();
-    assert_eq!(
-        preview.per_channel.get(&ChannelKind::Email),
-        Some(&0),
-        "a preview counts as the run"
-    );
-    send(&w, &d5, "2026-12-05T10:01:00+03:00").await;
-    let rows = journal(&w, "d5").await;
-    assert_eq!(rows.len(), 3);
-    assert!(
-        rows.iter()
-            .all(|r| r.1 == DeliveryStatus::Skipped && r.2.as_deref() == Some("frequency_cap")),
-        "{rows:?}"
-    );
-    send(
-        &w,
-        &mailing("s6", "service", "2026-12-06T10:00", LETTER),
-        "2026-12-06T10:01:00+03:00",
-    )
-    .await;
-    assert!(
-        journal(&w, "s6")
-            .await
-            .iter()
-            .all(|r| r.1 == DeliveryStatus::Sent)
-    );
-    // Seven days after the first: only d3 is less than 7 days away (d5 sent nothing).
-    send(
-        &w,
-        &mailing("d8", "advertising", "2026-12-08T10:00", LETTER),
-        "2026-12-08T10:01:00+03:00",
-    )
-    .await;
-    assert!(
-        journal(&w, "d8")
-            .await
-            .iter()
-            .all(|r| r.1 == DeliveryStatus::Sent)
-    );
-    // Now d3 and d8 are both within 7 days of d9.
-    send(
-        &w,
-        &mailing("d9", "advertising", "2026-12-09T10:00", LETTER),
-        "2026-12-09T10:01:00+03:00",
-    )
-    .await;
-    assert!(
-        journal(&w, "d9")
-            .await
-            .iter()
-            .all(|r| r.2.as_deref() == Some("frequency_cap"))
-    );
-    // A preview plans for the mailing's own time: on the 20th nothing is near.
-    let later = mailing("d20", "advertising", "2026-12-20T10:00", LETTER);
-    w.dispatcher.save(&later).await.unwrap();
-    let preview = w.dispatcher.preview(&later, None).await.unwrap();
-    assert_eq!(preview.per_channel.get(&ChannelKind::Email), Some(&3));
 }

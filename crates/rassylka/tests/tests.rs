@@ -3,5 +3,6 @@
 mod attribution;
 mod consent;
 mod dispatcher;
+mod frequency;
 mod history;
 mod notices;
