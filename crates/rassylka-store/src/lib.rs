@@ -31,8 +31,8 @@
 //! ```
 //!
 //! # Features
-//! - `testing`: the [`conformance`] suite, generic over `Arc<dyn Store>`, that every backend
-//!   runs unchanged (through [`conformance_tests!`]).
+//! - `testing`: the `conformance` suite, generic over `Arc<dyn Store>`, that every backend
+//!   runs unchanged (through `conformance_tests!`).
 
 #[cfg(feature = "testing")]
 pub mod conformance;

@@ -164,7 +164,7 @@ pub struct NewOccurrence {
     pub state: OccurrenceState,
 }
 
-/// What [`Store::start_occurrence`] found.
+/// What [`OccurrenceStore::start_occurrence`](crate::OccurrenceStore::start_occurrence) found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OccurrenceStart {
     /// Inserted now: this caller freezes it.
