@@ -187,7 +187,7 @@ fn measure(n: usize, bonus: bool, backend: Backend) {
         .enable_all()
         .build()
         .unwrap();
-    let (seconds, sent) = runtime.block_on(async {
+    let (seconds, sent, freezing, sending) = runtime.block_on(async {
         let stores: Vec<Arc<dyn Store>> = match backend {
             Backend::Sqlite => vec![Arc::new(
                 SqliteStore::open(dir.path().join("journal.db"))
@@ -224,13 +224,27 @@ fn measure(n: usize, bonus: bool, backend: Backend) {
             let d = d.clone();
             tokio::spawn(async move { d.run_due().await.unwrap() })
         });
-        let reports = futures_util::future::join_all(runs).await;
-        let sent = reports
+        let reports: Vec<rassylka::RunReport> = futures_util::future::join_all(runs)
+            .await
             .into_iter()
-            .map(|r| r.unwrap().counts.sent)
-            .max()
-            .unwrap_or(0);
-        (started.elapsed().as_secs_f64(), sent)
+            .map(Result::unwrap)
+            .collect();
+        let sent = reports.iter().map(|r| r.counts.sent).max().unwrap_or(0);
+        // The phases as the worker that took longest in each saw them.
+        let longest = |phase: fn(&rassylka::RunReport) -> std::time::Duration| {
+            reports
+                .iter()
+                .map(phase)
+                .max()
+                .unwrap_or_default()
+                .as_secs_f64()
+        };
+        (
+            started.elapsed().as_secs_f64(),
+            sent,
+            longest(|r| r.freezing),
+            longest(|r| r.sending),
+        )
     });
     let what = if bonus {
         "+ bonus accrual"
@@ -238,7 +252,7 @@ fn measure(n: usize, bonus: bool, backend: Backend) {
         "segment + render + journal"
     };
     println!(
-        "| {n:>9} | {} | {what} | {sent:>9} | {seconds:>6.2} s | {:>9.0} | {:>7.1} MiB | {:>7.1} MiB |",
+        "| {n:>9} | {} | {what} | {sent:>9} | {seconds:>6.2} s | {freezing:>6.2} s | {sending:>6.2} s | {:>9.0} | {:>7.1} MiB | {:>7.1} MiB |",
         backend.label(),
         n as f64 / seconds,
         rss_before,
@@ -271,9 +285,9 @@ fn main() {
         &[(100_000, true), (1_000_000, true), (3_000_000, false)]
     };
     println!(
-        "| recipients | journal | mailing | sent | time | recipients/s | peak RSS before run | peak RSS |"
+        "| recipients | journal | mailing | sent | time | freeze | send | recipients/s | peak RSS before run | peak RSS |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for &(n, with_bonus) in runs {
         let variants: &[&str] = if with_bonus { &["0", "1"] } else { &["0"] };
         for bonus in variants {

@@ -65,6 +65,11 @@ pub struct RunReport {
     /// Mailings [`Dispatcher::run_due`](crate::Dispatcher::run_due) could not run, with why
     /// (invalid input, a stopped mailing's configuration error); the others ran.
     pub failures: Vec<(String, String)>,
+    /// Time spent freezing audiences (planning and writing them, or waiting for another
+    /// worker's freeze), summed over the occurrences.
+    pub freezing: std::time::Duration,
+    /// Time spent sending (claims, sends, results, waits for retries), summed.
+    pub sending: std::time::Duration,
 }
 
 /// How far an occurrence has got, for progress bars.

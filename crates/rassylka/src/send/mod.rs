@@ -48,14 +48,18 @@ impl Rassylka {
         report: &mut RunReport,
     ) -> Result<Verdict, DispatchError> {
         let store = self.store();
+        let freezing = std::time::Instant::now();
         let frozen_now = occurrence.state == OccurrenceState::Freezing
             && self.freeze(mailing, &occurrence, report).await?;
+        report.freezing += freezing.elapsed();
+        let sending = std::time::Instant::now();
         // An occurrence this run froze has sent nothing: nothing to recover or accrue.
         if !frozen_now {
             report.recovered_unknown += self.recover_expired(&occurrence).await?;
             self.accrue_pending(mailing, &occurrence).await?;
         }
         let verdict = self.send_occurrence(mailing, &occurrence, report).await?;
+        report.sending += sending.elapsed();
         let counts = store.counts(occurrence.id).await?;
         // Done only if nothing was reopened meanwhile: the store decides it in one step.
         if !store.finish_occurrence(occurrence.id).await?
