@@ -18,9 +18,33 @@ use std::sync::Arc;
 
 use clap::Parser;
 use rassylka::channels::ChannelsFile;
-use rassylka::{MemorySource, Rassylka};
+use rassylka::{Rassylka, RecipientSource, SourceItem};
 use rassylka_unsubscribe::UnsubscribeServer;
 use rassylka_workspace::CliError;
+
+/// The endpoint has no customer base of its own: unsubscribes are kept in the journal, and the
+/// CRM takes them from `campaign unsubscribes` to set its «no mailings» flag.
+struct JournalOnly;
+
+#[async_trait::async_trait]
+impl RecipientSource for JournalOnly {
+    async fn scan(
+        &self,
+    ) -> Result<
+        futures_util::stream::BoxStream<'_, SourceItem>,
+        Box<dyn std::error::Error + Send + Sync>,
+    > {
+        Ok(Box::pin(futures_util::stream::empty()))
+    }
+
+    async fn set_no_mailings(
+        &self,
+        _recipient_id: &str,
+        _value: bool,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Ok(())
+    }
+}
 
 /// Serves the unsubscribe pages of a journal.
 #[derive(Parser)]
@@ -58,8 +82,7 @@ async fn run(args: Args) -> Result<(), CliError> {
         CliError::failed(message)
     })?;
     let mut builder = Rassylka::builder()
-        // The unsubscribe is kept in the journal; the CRM takes it from `campaign unsubscribes`.
-        .recipients(MemorySource::default())
+        .recipients(JournalOnly)
         .store_shared(Arc::clone(&store));
     if let Some(file) = &file {
         builder = rassylka_workspace::with_channels_file(builder, file)?;

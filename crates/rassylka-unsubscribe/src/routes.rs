@@ -44,11 +44,15 @@ fn html(status: StatusCode, body: String) -> Response {
     response
 }
 
-/// A bad token is the visitor's (400); anything else is ours and says nothing of the cause.
+/// A bad token is the visitor's (400); anything else is ours: the page says nothing of the
+/// cause, the operator's stderr does (never the token).
 fn failure(error: &DispatchError) -> Response {
     match error {
         DispatchError::BadToken(_) => html(StatusCode::BAD_REQUEST, pages::bad_link()),
-        _ => html(StatusCode::SERVICE_UNAVAILABLE, pages::unavailable()),
+        _ => {
+            eprintln!("unsubscribe: {error}");
+            html(StatusCode::SERVICE_UNAVAILABLE, pages::unavailable())
+        }
     }
 }
 
@@ -80,8 +84,16 @@ async fn unsubscribe(
     } else {
         UnsubscribeSource::Link
     };
-    if let Err(e) = dispatcher.unsubscribe(&token, source).await {
-        return failure(&e);
+    match dispatcher.unsubscribe(&token, source).await {
+        Err(e) => return failure(&e),
+        Ok(done) => {
+            if let Some(error) = done.source_error {
+                eprintln!(
+                    "unsubscribe: `{}` is unsubscribed in the journal; the recipient source did not take the flag: {error}",
+                    done.record.recipient_id
+                );
+            }
+        }
     }
     match dispatcher.unsubscribe_page(&token).await {
         Ok(page) => html(StatusCode::OK, pages::done(&page)),

@@ -487,6 +487,25 @@ async fn the_generated_secret_is_kept_in_the_journal_and_a_given_one_is_used() {
     let keys = UnsubscribeKeys::new(&["a secret from the settings"]).unwrap();
     assert_eq!(keys.verify(token).unwrap().recipient_id, "a");
     let old = UnsubscribeKeys::new(&["the secret before it, rotated"]).unwrap();
+    let unresolved = world(|b| {
+        b.unsubscribe(UnsubscribeSettings {
+            secret: Some(Secret::new("env:UNSUB_SECRET")),
+            ..UnsubscribeSettings::default()
+        })
+    })
+    .await;
+    let refused = unresolved
+        .dispatcher
+        .unsubscribe_link("m", "a")
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("`env:UNSUB_SECRET` was not read"),
+        "{refused}"
+    );
+    assert!(refused.is_bad_input());
     assert!(
         given
             .dispatcher

@@ -93,7 +93,8 @@ pub struct Attribution {
 }
 
 impl Attribution {
-    /// An attribution with a window of `window_days` days after each recipient's start.
+    /// An attribution with a window of `window_days` days after each recipient's start (at
+    /// least 1: a window of 0 days is read as 1).
     pub fn new(window_days: u32) -> Attribution {
         Attribution {
             window_days: window_days.max(1),

@@ -110,6 +110,17 @@ impl Rassylka {
             .keys
             .get_or_try_init(|| async {
                 let settings = &self.inner.config.unsubscribe;
+                // An `env:NAME` left unresolved would sign with public text.
+                if let Some(name) = settings
+                    .secret
+                    .iter()
+                    .chain(&settings.previous_secrets)
+                    .find_map(|s| s.env_name())
+                {
+                    return Err(DispatchError::Refused(format!(
+                        "unsubscribe: the secret `env:{name}` was not read from the environment (resolve the settings first)"
+                    )));
+                }
                 let mut secrets: Vec<Vec<u8>> = Vec::new();
                 match &settings.secret {
                     Some(secret) => {

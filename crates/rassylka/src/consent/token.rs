@@ -72,7 +72,8 @@ impl UnsubscribeKeys {
                 let secret = secret.as_ref();
                 if secret.len() < 16 {
                     return Err(DispatchError::Refused(
-                        "unsubscribe.secret: at least 16 bytes are needed".into(),
+                        "unsubscribe: every secret (and previous secret) needs at least 16 bytes"
+                            .into(),
                     ));
                 }
                 let digest = Sha256::new()

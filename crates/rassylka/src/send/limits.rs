@@ -9,12 +9,15 @@ use chrono_tz::Tz;
 use crate::DispatchError;
 use crate::dispatcher::Rassylka;
 
-/// The instant `date` begins in `zone` (its first valid local time on a DST day).
+/// The instant `date` begins in `zone`: its midnight, or the first hour after a DST gap that
+/// swallowed midnight.
 fn start_of(date: NaiveDate, zone: Tz) -> Option<DateTime<Utc>> {
-    date.and_time(NaiveTime::MIN)
-        .and_local_timezone(zone)
-        .earliest()
-        .map(|at| at.to_utc())
+    (0..4).find_map(|hour| {
+        date.and_time(NaiveTime::from_hms_opt(hour, 0, 0)?)
+            .and_local_timezone(zone)
+            .earliest()
+            .map(|at| at.to_utc())
+    })
 }
 
 impl Rassylka {

@@ -188,7 +188,9 @@ impl Rassylka {
             }
             // Other workers spend the same provider limits: their count is read again now
             // and then, so together they overshoot by at most what they send meanwhile.
-            if usage_read.elapsed() >= USAGE_REFRESH {
+            // Only between batches: a batch this worker holds counts as `sending` in the journal
+            // and again when the channel sends it.
+            if next.is_none() && usage_read.elapsed() >= USAGE_REFRESH {
                 if let Err(e) = self.start_account_usage().await {
                     self.requeue(occurrence.id, &lease, next.take()).await?;
                     return Err(e);
