@@ -81,6 +81,7 @@
 //!   source for its daily/monthly counters (replaceable) read it.
 
 mod channel;
+mod channels_file;
 #[cfg(any(feature = "smtp", feature = "outbox"))]
 mod compose;
 #[cfg(any(feature = "smtp", feature = "outbox"))]
@@ -115,6 +116,7 @@ mod telegram;
 mod vk;
 
 pub use channel::{AccountLimits, Channel};
+pub use channels_file::ChannelsFile;
 pub use error::{ChannelError, ErrorClass};
 pub use memory::{MemoryChannel, SentMessage};
 pub use message::{CostEstimate, Image, Message, Receipt, Verification};

@@ -28,6 +28,7 @@
 //! None.
 
 mod consent;
+mod contacts;
 mod freeze;
 mod history;
 mod notices;

@@ -35,6 +35,7 @@
 //! None.
 
 mod consent;
+mod contacts;
 mod freeze;
 mod history;
 mod notices;

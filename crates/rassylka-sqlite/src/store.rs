@@ -4,12 +4,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rassylka_model::ChannelKind;
 use rassylka_store::{
-    AccrualStore, ContactStore, Delivery, DeliveryStatus, Fence, Freeze, KeyOrder, Lease,
-    MailingRecord, MailingState, MailingStore, MailingTransition, NewOccurrence, OccurrenceRecord,
-    OccurrenceStart, OccurrenceState, OccurrenceStore, QueueStore, Recorded, Settle, StatusCounts,
-    Store, StoreError,
+    Delivery, DeliveryStatus, Fence, Freeze, KeyOrder, Lease, MailingRecord, MailingState,
+    MailingStore, MailingTransition, NewOccurrence, OccurrenceRecord, OccurrenceStart,
+    OccurrenceState, OccurrenceStore, QueueStore, Recorded, Settle, StatusCounts, Store,
+    StoreError,
 };
 use sqlx::Row;
 
@@ -17,7 +16,7 @@ use crate::SqliteStore;
 use crate::freeze::SqliteFreeze;
 use crate::queue::{claim_in, deadline, record_in, remember_worker, worker_number};
 use crate::rows::{
-    DELIVERY_COLUMNS, channel_from, db, delivery_from_row, from_millis, mailing_from_row, millis,
+    DELIVERY_COLUMNS, db, delivery_from_row, from_millis, mailing_from_row, millis,
     occurrence_from_row, to_json, wall_millis,
 };
 
@@ -26,7 +25,7 @@ fn names<T: Copy>(states: &[T], name: fn(T) -> &'static str) -> Result<String, S
     to_json(&states.iter().map(|s| name(*s)).collect::<Vec<_>>())
 }
 
-fn limit(n: usize) -> i64 {
+pub(crate) fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
@@ -514,123 +513,5 @@ impl QueueStore for SqliteStore {
             limit_rows,
         )
         .await
-    }
-}
-
-#[async_trait]
-impl ContactStore for SqliteStore {
-    async fn mark_unreachable(
-        &self,
-        recipient_id: &str,
-        channel: ChannelKind,
-        reason: &str,
-    ) -> Result<(), StoreError> {
-        let _writing = self.writing.lock().await;
-        sqlx::query("INSERT INTO unreachable (recipient_id, channel, reason) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET reason = excluded.reason")
-            .bind(recipient_id)
-            .bind(channel.as_str())
-            .bind(reason)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        Ok(())
-    }
-
-    async fn unreachable_among(
-        &self,
-        recipient_ids: &[&str],
-    ) -> Result<Vec<(String, ChannelKind)>, StoreError> {
-        if recipient_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        // The ids go in as one JSON array; each is looked up in the primary key.
-        let rows = sqlx::query(
-            "SELECT u.recipient_id, u.channel FROM json_each(?1) v JOIN unreachable u ON u.recipient_id = v.value",
-        )
-        .bind(to_json(recipient_ids)?)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        rows.iter()
-            .map(|row| {
-                let channel = channel_from(row.try_get("channel").map_err(db)?)?
-                    .ok_or_else(|| StoreError::invalid("an unreachable row without a channel"))?;
-                Ok((row.try_get("recipient_id").map_err(db)?, channel))
-            })
-            .collect()
-    }
-}
-
-#[async_trait]
-impl AccrualStore for SqliteStore {
-    async fn accrued(
-        &self,
-        occurrence_id: i64,
-        recipient_ids: &[String],
-    ) -> Result<Vec<String>, StoreError> {
-        if recipient_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        // The ids go in as one JSON array: binding thousands of values one by one costs more
-        // than the look-ups.
-        sqlx::query_scalar(
-            "SELECT value FROM json_each(?2)
-             WHERE EXISTS (SELECT 1 FROM accruals a WHERE a.occurrence_id = ?1 AND a.recipient_id = value)",
-        )
-        .bind(occurrence_id)
-        .bind(to_json(recipient_ids)?)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)
-    }
-
-    async fn finish_accruals(
-        &self,
-        occurrence_id: i64,
-        recipient_ids: &[String],
-    ) -> Result<(), StoreError> {
-        if recipient_ids.is_empty() {
-            return Ok(());
-        }
-        let _writing = self.writing.lock().await;
-        sqlx::query(
-            "INSERT INTO accruals (occurrence_id, recipient_id) SELECT ?1, value FROM json_each(?2)
-             WHERE true ON CONFLICT DO NOTHING",
-        )
-        .bind(occurrence_id)
-        .bind(to_json(recipient_ids)?)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(())
-    }
-
-    async fn pending_accruals(
-        &self,
-        occurrence_id: i64,
-        after_id: i64,
-        limit_rows: usize,
-    ) -> Result<Vec<(i64, String)>, StoreError> {
-        // Keyset paging along the occurrence index: each page costs the rows it passes.
-        let rows = sqlx::query(
-            "SELECT d.id, m.recipient_id FROM deliveries d JOIN messages m ON m.id = d.id
-             WHERE d.occurrence_id = ?1 AND d.status = 'sent' AND d.id > ?2
-             AND NOT EXISTS (SELECT 1 FROM accruals a WHERE a.occurrence_id = ?1 AND a.recipient_id = m.recipient_id)
-             ORDER BY d.id LIMIT ?3",
-        )
-        .bind(occurrence_id)
-        .bind(after_id)
-        .bind(limit(limit_rows))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("id").map_err(db)?,
-                    row.try_get("recipient_id").map_err(db)?,
-                ))
-            })
-            .collect()
     }
 }
