@@ -26,8 +26,8 @@ fn page_html(title: &str, body: &str) -> String {
     )
 }
 
-fn whose(page: &UnsubscribePage) -> String {
-    match &page.masked_address {
+fn whose(masked_address: Option<&str>) -> String {
+    match masked_address {
         Some(address) => format!("Адрес <b>{}</b>", escape(address)),
         None => "Ваш адрес".to_owned(),
     }
@@ -43,7 +43,7 @@ pub(crate) fn confirm(page: &UnsubscribePage) -> String {
         "<p>{} больше не будет получать рекламные рассылки.</p>\
          <form method=\"post\"><input type=\"hidden\" name=\"confirm\" value=\"1\">\
          <button type=\"submit\">Отписаться</button></form>",
-        whose(page)
+        whose(page.masked_address.as_deref())
     );
     page_html("Отписка от рассылки", &body)
 }
@@ -51,16 +51,16 @@ pub(crate) fn confirm(page: &UnsubscribePage) -> String {
 fn done_already(page: &UnsubscribePage) -> String {
     let body = format!(
         "<p>{} уже удалён из рассылки. Больше ничего делать не нужно.</p>",
-        whose(page)
+        whose(page.masked_address.as_deref())
     );
     page_html("Ваш адрес удалён из рассылки", &body)
 }
 
 /// After the POST.
-pub(crate) fn done(page: &UnsubscribePage) -> String {
+pub(crate) fn done(masked_address: Option<&str>) -> String {
     let body = format!(
         "<p>{} удалён из рассылки: рекламных писем больше не будет.</p>",
-        whose(page)
+        whose(masked_address)
     );
     page_html("Ваш адрес удалён из рассылки", &body)
 }

@@ -85,19 +85,16 @@ async fn unsubscribe(
         UnsubscribeSource::Link
     };
     match dispatcher.unsubscribe(&token, source).await {
-        Err(e) => return failure(&e),
+        Err(e) => failure(&e),
         Ok(done) => {
-            if let Some(error) = done.source_error {
+            if let Some(error) = &done.source_error {
                 eprintln!(
                     "unsubscribe: `{}` is unsubscribed in the journal; the recipient source did not take the flag: {error}",
                     done.record.recipient_id
                 );
             }
+            html(StatusCode::OK, pages::done(done.masked_address.as_deref()))
         }
-    }
-    match dispatcher.unsubscribe_page(&token).await {
-        Ok(page) => html(StatusCode::OK, pages::done(&page)),
-        Err(e) => failure(&e),
     }
 }
 

@@ -92,6 +92,8 @@ pub struct Unsubscribed {
     pub record: Unsubscribe,
     /// `false` when the recipient was unsubscribed already: nothing changed.
     pub new: bool,
+    /// The address the mailing reached, masked, as the page names it.
+    pub masked_address: Option<String>,
     /// Why the recipient source did not take the «no mailings» flag, when it did not; the
     /// journal keeps the unsubscribe all the same (a CRM syncs from
     /// [`Rassylka::unsubscribes`]).
@@ -203,7 +205,9 @@ impl Rassylka {
     ) -> Result<Unsubscribed, DispatchError> {
         let claims = self.unsubscribe_keys().await?.verify(token)?;
         let store = self.store();
-        let channel = self.reached_address(&claims).await?.map(|a| a.channel);
+        let reached = self.reached_address(&claims).await?;
+        let channel = reached.as_ref().map(|a| a.channel);
+        let masked_address = reached.map(|a| mask_address(a.channel, &a.address));
         let record = Unsubscribe {
             recipient_id: claims.recipient_id,
             mailing_id: claims.mailing_id,
@@ -226,6 +230,7 @@ impl Rassylka {
         Ok(Unsubscribed {
             record,
             new,
+            masked_address,
             source_error,
         })
     }
