@@ -8,16 +8,13 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use rassylka::model::ChannelKind;
-use rassylka::store::prelude::*;
-use rassylka::store::{
-    DeliveryStatus, Fence, GroupEffect, Lease, MailingRecord, MailingState, NewDelivery,
-    NewOccurrence, OccurrenceStart, OccurrenceState, Outcome, Settle,
-};
+use rassylka::store::{DeliveryStatus, NewDelivery, Outcome};
 use rassylka::{AttributionScope, MemorySource, Rassylka, SqliteStore};
+use rassylka_workspace::bench::prepare_journal;
 use rassylka_workspace::peak_rss_mib;
 
 const MAILING: &str = r#"{"id": "m-attr", "name": "Атрибуция", "channels": ["sms"],
@@ -56,68 +53,14 @@ fn delivery(i: usize) -> NewDelivery {
 }
 
 /// The journal: `n` rows of one occurrence, the held out skipped, everyone else sent.
-async fn prepare_journal(path: &Path, n: usize) {
-    let _ = std::fs::remove_file(path);
-    let store = SqliteStore::open(path).await.unwrap();
-    let now = fired_at();
-    store
-        .create_mailing(&MailingRecord {
-            id: "m-attr".into(),
-            json: MAILING.into(),
-            state: MailingState::Done,
-            version: 1,
-            checked_at: None,
-            paused_until: None,
-            reason: None,
-        })
-        .await
-        .unwrap();
-    let start = store
-        .start_occurrence(&NewOccurrence {
-            mailing_id: "m-attr".into(),
-            key: "m-attr/v1/2026-11-22T10:00".into(),
-            fired_at: now,
-            evaluation_date: NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
-            state: OccurrenceState::Freezing,
-        })
-        .await
-        .unwrap();
-    let (OccurrenceStart::Created(o) | OccurrenceStart::Existing(o)) = start;
-    let mut freeze = store.begin_freeze(o.id, now).await.unwrap().unwrap();
-    for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {
-        freeze
-            .write(chunk.iter().map(|&i| delivery(i)).collect())
-            .await
-            .unwrap();
-    }
-    freeze.commit().await.unwrap();
-    let lease = Lease {
-        worker: "bench".into(),
-        length: Duration::from_secs(600),
-    };
-    loop {
-        let claimed = store.claim(o.id, &lease, now, 10_000).await.unwrap();
-        if claimed.is_empty() {
-            break;
+async fn prepare_bench_journal(path: &Path, n: usize) {
+    prepare_journal(path, "m-attr", MAILING, fired_at(), n, delivery, |_| {
+        Outcome::Sent {
+            provider_id: None,
+            cost: None,
         }
-        let results: Vec<Settle> = claimed
-            .iter()
-            .map(|d| Settle {
-                id: d.id,
-                attempt: d.attempts,
-                outcome: Outcome::Sent {
-                    provider_id: None,
-                    cost: None,
-                },
-                then: GroupEffect::Nothing,
-            })
-            .collect();
-        store
-            .record(o.id, Fence::Holder("bench"), &results, now)
-            .await
-            .unwrap();
-    }
-    store.close().await.unwrap();
+    })
+    .await;
 }
 
 /// `m` purchases of recipients among the first `n` × 1.2 ids (a sixth of them nobody the
@@ -208,7 +151,7 @@ fn main() {
         return;
     }
     let started = Instant::now();
-    runtime.block_on(prepare_journal(&journal, n));
+    runtime.block_on(prepare_bench_journal(&journal, n));
     prepare_purchases(&purchases, n, m);
     eprintln!(
         "journal of {n} recipients and {m} purchases prepared in {:.1} s",

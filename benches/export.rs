@@ -6,18 +6,15 @@
 //!
 //! `cargo bench --bench export`; `RASSYLKA_BENCH_ROWS=N` changes the row count.
 
+use rassylka_workspace::bench::prepare_journal;
 use rassylka_workspace::peak_rss_mib;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use rassylka::model::ChannelKind;
-use rassylka::store::prelude::*;
-use rassylka::store::{
-    DeliveryStatus, Fence, GroupEffect, Lease, MailingRecord, MailingState, NewDelivery,
-    NewOccurrence, OccurrenceStart, OccurrenceState, Outcome, Settle,
-};
+use rassylka::store::{DeliveryStatus, NewDelivery, Outcome};
 use rassylka::{ExportOptions, JournalQuery, MemorySource, Rassylka, SqliteStore};
 
 const MAILING: &str = r#"{"id": "m-export", "name": "Экспорт", "channels": ["sms"],
@@ -47,74 +44,21 @@ fn delivery(i: usize) -> NewDelivery {
 
 /// A journal of `n` rows of one occurrence, nine in ten sent, the rest failed.
 async fn prepare(path: &Path, n: usize) {
-    let _ = std::fs::remove_file(path);
-    let store = SqliteStore::open(path).await.unwrap();
     let now: DateTime<Utc> = "2026-11-22T07:00:00Z".parse().unwrap();
-    store
-        .create_mailing(&MailingRecord {
-            id: "m-export".into(),
-            json: MAILING.into(),
-            state: MailingState::Queued,
-            version: 1,
-            checked_at: None,
-            paused_until: None,
-            reason: None,
-        })
-        .await
-        .unwrap();
-    let start = store
-        .start_occurrence(&NewOccurrence {
-            mailing_id: "m-export".into(),
-            key: "m-export/v1/2026-11-22T10:00".into(),
-            fired_at: now,
-            evaluation_date: NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
-            state: OccurrenceState::Freezing,
-        })
-        .await
-        .unwrap();
-    let (OccurrenceStart::Created(o) | OccurrenceStart::Existing(o)) = start;
-    let mut freeze = store.begin_freeze(o.id, now).await.unwrap().unwrap();
-    for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {
-        freeze
-            .write(chunk.iter().map(|&i| delivery(i)).collect())
-            .await
-            .unwrap();
-    }
-    freeze.commit().await.unwrap();
-    let lease = Lease {
-        worker: "bench".into(),
-        length: Duration::from_secs(600),
-    };
-    loop {
-        let claimed = store.claim(o.id, &lease, now, 10_000).await.unwrap();
-        if claimed.is_empty() {
-            break;
+    prepare_journal(path, "m-export", MAILING, now, n, delivery, |d| {
+        if d.id % 10 == 0 {
+            Outcome::Failed {
+                class: "invalid_address".into(),
+                error: "no such number".into(),
+            }
+        } else {
+            Outcome::Sent {
+                provider_id: Some(format!("smsru-{}", d.id)),
+                cost: None,
+            }
         }
-        let results: Vec<Settle> = claimed
-            .iter()
-            .map(|d| Settle {
-                id: d.id,
-                attempt: d.attempts,
-                outcome: if d.id % 10 == 0 {
-                    Outcome::Failed {
-                        class: "invalid_address".into(),
-                        error: "no such number".into(),
-                    }
-                } else {
-                    Outcome::Sent {
-                        provider_id: Some(format!("smsru-{}", d.id)),
-                        cost: None,
-                    }
-                },
-                then: GroupEffect::Nothing,
-            })
-            .collect();
-        store
-            .record(o.id, Fence::Holder("bench"), &results, now)
-            .await
-            .unwrap();
-    }
-    store.close().await.unwrap();
+    })
+    .await;
 }
 
 /// Runs in a child process: one export of the whole journal.

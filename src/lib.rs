@@ -7,6 +7,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod bench;
 pub mod fuzz;
 
 use rassylka_model::{ModelError, Recipient, read_jsonl};
