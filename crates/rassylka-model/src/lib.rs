@@ -28,6 +28,7 @@
 //!
 //! The crate has no features and does no I/O besides reading the reader it is given.
 
+mod civil;
 mod email;
 mod error;
 mod jsonl;
@@ -38,9 +39,13 @@ mod recipient;
 use std::fmt;
 use std::str::FromStr;
 
+pub use civil::{parse_date, parse_instant};
 pub use email::EmailAddress;
 pub use error::{ModelError, Unreachable};
-pub use jsonl::{RecipientLines, read_jsonl};
+pub use jsonl::{
+    ParallelLines, RecipientItem, RecipientLines, read_jsonl, read_jsonl_mapped,
+    read_jsonl_parallel,
+};
 pub use money::Money;
 pub use phone::PhoneNumber;
 pub use recipient::{Address, Booking, Consent, Contacts, Gender, Purchase, Recipient};

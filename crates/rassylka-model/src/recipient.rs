@@ -6,6 +6,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+use crate::civil::{self, OptionalDate, OptionalInstant};
 use crate::{ChannelKind, EmailAddress, ModelError, Money, PhoneNumber, Unreachable};
 
 /// A person a mailing may reach, in the JSON shape of the specification (§2).
@@ -98,12 +99,16 @@ pub struct Booking {
     /// Booking id.
     pub id: Option<String>,
     /// Check-in date.
+    #[serde(deserialize_with = "civil::date_or_null")]
     pub check_in: Option<NaiveDate>,
     /// Check-out date.
+    #[serde(deserialize_with = "civil::date_or_null")]
     pub check_out: Option<NaiveDate>,
     /// When the booking was made.
+    #[serde(deserialize_with = "civil::instant_or_null")]
     pub booked_at: Option<DateTime<FixedOffset>>,
     /// When it was first paid.
+    #[serde(deserialize_with = "civil::instant_or_null")]
     pub paid_at: Option<DateTime<FixedOffset>>,
     /// Room number or name.
     pub room: Option<String>,
@@ -114,6 +119,7 @@ pub struct Booking {
 #[serde(default)]
 pub struct Purchase {
     /// When it happened.
+    #[serde(deserialize_with = "civil::instant_or_null")]
     pub at: Option<DateTime<FixedOffset>>,
     /// Amount paid.
     pub amount: Option<Money>,
@@ -303,9 +309,13 @@ impl<'de> Deserialize<'de> for Recipient {
                         Key::Known("last_name") => r.last_name = map.next_value()?,
                         Key::Known("middle_name") => r.middle_name = map.next_value()?,
                         Key::Known("gender") => r.gender = map.next_value()?,
-                        Key::Known("birth_date") => r.birth_date = map.next_value()?,
+                        Key::Known("birth_date") => {
+                            r.birth_date = map.next_value::<OptionalDate>()?.0;
+                        }
                         Key::Known("timezone") => r.timezone = map.next_value()?,
-                        Key::Known("registered_at") => r.registered_at = map.next_value()?,
+                        Key::Known("registered_at") => {
+                            r.registered_at = map.next_value::<OptionalInstant>()?.0;
+                        }
                         Key::Known("country") => {
                             r.country = map
                                 .next_value::<Option<String>>()?

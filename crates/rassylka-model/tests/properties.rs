@@ -1,7 +1,10 @@
 //! Property tests of phone, e-mail and money parsing.
 
 use proptest::prelude::*;
-use rassylka_model::{EmailAddress, Money, PhoneNumber};
+use std::str::FromStr;
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use rassylka_model::{EmailAddress, Money, PhoneNumber, parse_date, parse_instant};
 
 fn separators() -> impl Strategy<Value = String> {
     prop::sample::select(vec!["", " ", "-", "\u{a0}", "."]).prop_map(str::to_owned)
@@ -68,5 +71,44 @@ proptest! {
         let from_number: Money = serde_json::from_str(&text).unwrap();
         let from_string: Money = serde_json::from_str(&format!("\"{text}\"")).unwrap();
         prop_assert_eq!(from_number, from_string);
+    }
+
+    #[test]
+    fn money_from_any_json_number_is_the_value_of_its_shortest_text(value in any::<f64>().prop_filter("finite", |v| v.is_finite())) {
+        // Rust's own shortest text, without an exponent, is the reference reading.
+        let reference = Money::from_str(&value.to_string()).ok();
+        // Through a JSON value, so the reader sees exactly this f64 (serde_json's own text
+        // reading rounds some long exponents differently).
+        let read: Option<Money> = serde_json::from_value(serde_json::Value::from(value)).ok();
+        prop_assert_eq!(read, reference);
+    }
+
+    #[test]
+    fn money_shaped_json_numbers_read_as_their_text(whole in -10_i64.pow(16)..10_i64.pow(16), scale in 0u32..10) {
+        let text = rassylka_model::Decimal::new(whole, scale).to_string();
+        let value: f64 = text.parse().unwrap();
+        let reference = Money::from_str(&value.to_string()).ok();
+        let read: Option<Money> = serde_json::from_value(serde_json::Value::from(value)).ok();
+        prop_assert_eq!(read, reference, "{}", text);
+    }
+
+    #[test]
+    fn dates_and_instants_read_as_chrono_reads_them(
+        year in 0u32..10_000, month in 0u32..14, day in 0u32..33,
+        hour in 0u32..26, minute in 0u32..61, second in 0u32..62,
+        sign in prop::sample::select(vec!["+", "-"]), offset_hours in 0u32..26, offset_minutes in 0u32..61,
+        separator in prop::sample::select(vec!["T", " ", "t"]),
+        zone in prop::sample::select(vec!["offset", "Z", "z", "compact", "none"]),
+    ) {
+        let date = format!("{year:04}-{month:02}-{day:02}");
+        prop_assert_eq!(parse_date(&date).ok(), NaiveDate::from_str(&date).ok());
+        let zone = match zone {
+            "offset" => format!("{sign}{offset_hours:02}:{offset_minutes:02}"),
+            "compact" => format!("{sign}{offset_hours:02}{offset_minutes:02}"),
+            "none" => String::new(),
+            other => other.to_owned(),
+        };
+        let instant = format!("{date}{separator}{hour:02}:{minute:02}:{second:02}{zone}");
+        prop_assert_eq!(parse_instant(&instant).ok(), DateTime::<FixedOffset>::from_str(&instant).ok(), "{}", instant);
     }
 }

@@ -1,6 +1,37 @@
+//! Recipients from JSON Lines: one line at a time ([`read_jsonl`]) or a few hundred
+//! kilobytes at a time on several threads, in the file's order ([`read_jsonl_parallel`]).
+
+mod parallel;
+
 use std::io::BufRead;
 
 use crate::{ModelError, Recipient};
+
+pub use parallel::{ParallelLines, RecipientItem, read_jsonl_mapped, read_jsonl_parallel};
+
+/// One line's recipient; `None` for a blank line. `number` is the line's 1-based number.
+fn parse_line(raw: &[u8], number: usize) -> Option<Result<Recipient, ModelError>> {
+    // Bytes, not a String: a line that is not UTF-8 is one malformed line, and the lines
+    // after it are read on.
+    let text = match std::str::from_utf8(raw) {
+        Ok(text) => text,
+        Err(e) => {
+            return Some(Err(ModelError::NotUtf8 {
+                line: number,
+                column: e.valid_up_to() + 1,
+            }));
+        }
+    };
+    if text.trim().is_empty() {
+        return None;
+    }
+    Some(
+        serde_json::from_str(text).map_err(|source| ModelError::Line {
+            line: number,
+            source,
+        }),
+    )
+}
 
 /// Reads recipients from JSON Lines, one object a line; blank lines are skipped.
 ///
