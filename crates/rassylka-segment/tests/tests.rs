@@ -3,4 +3,5 @@
 mod counts;
 mod properties;
 mod rules;
+mod scan;
 mod semantics;

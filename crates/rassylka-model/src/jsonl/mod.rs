@@ -2,6 +2,7 @@
 //! kilobytes at a time on several threads, in the file's order ([`read_jsonl_parallel`]).
 
 mod parallel;
+mod quick;
 
 use std::io::BufRead;
 
@@ -24,6 +25,9 @@ fn parse_line(raw: &[u8], number: usize) -> Option<Result<Recipient, ModelError>
     };
     if text.trim().is_empty() {
         return None;
+    }
+    if let Some(recipient) = quick::quick_recipient(text) {
+        return Some(Ok(recipient));
     }
     Some(
         serde_json::from_str(text).map_err(|source| ModelError::Line {
