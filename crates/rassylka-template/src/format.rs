@@ -69,8 +69,23 @@ impl OutputFormat {
             OutputFormat::MarkdownV2 => &MARKDOWN_V2,
         };
         let bytes = value.as_bytes();
+        // Most values need no escaping at all: one scan, then one copy. HTML's specials are
+        // all below 0x40, so eight bytes at a time with none below it (letters, Cyrillic)
+        // are passed over at once.
+        let skipped = if self == OutputFormat::MarkdownV2 {
+            0
+        } else {
+            bytes_at_or_above_0x40(bytes)
+        };
+        let Some(first) = bytes[skipped..]
+            .iter()
+            .position(|b| special[usize::from(*b)])
+            .map(|at| skipped + at)
+        else {
+            return out.push_str(value);
+        };
         let mut from = 0;
-        for (i, &b) in bytes.iter().enumerate() {
+        for (i, &b) in bytes.iter().enumerate().skip(first) {
             if special[b as usize] {
                 // Specials are ASCII, so `i` is a char boundary.
                 out.push_str(&value[from..i]);
@@ -90,6 +105,25 @@ impl OutputFormat {
         }
         out.push_str(&value[from..]);
     }
+}
+
+/// How many leading bytes of `bytes`, in whole groups of eight, are all 0x40 or above.
+fn bytes_at_or_above_0x40(bytes: &[u8]) -> usize {
+    const HIGH_TWO: u64 = 0xC0C0_C0C0_C0C0_C0C0;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const TOPS: u64 = 0x8080_8080_8080_8080;
+    let mut passed = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        // A byte below 0x40 has both top bits clear: a zero byte after the mask.
+        let tops = u64::from_le_bytes(word) & HIGH_TWO;
+        if tops.wrapping_sub(ONES) & !tops & TOPS != 0 {
+            break;
+        }
+        passed += 8;
+    }
+    passed
 }
 
 /// How dates print.
@@ -164,54 +198,49 @@ impl StackText {
 
 /// `value` in decimal digits, at least `width` of them: the buffer and how many it holds
 /// (the most significant last).
-fn digits_of(mut value: u64, width: usize) -> ([u8; 20], usize) {
-    let mut digits = [b'0'; 20];
-    let mut n = 0;
-    while value > 0 || n < width.max(1) {
-        digits[n] = b'0' + (value % 10) as u8;
-        value /= 10;
-        n += 1;
-    }
-    (digits, n)
-}
+/// "00" to "99": numbers are written two digits at a time.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
 
-/// Where formatted numbers and dates go: a stack buffer (when the text is escaped next), or
-/// the output itself (when nothing in it can need escaping).
-pub(crate) trait TextSink: fmt::Write {
-    fn push_char(&mut self, c: char);
-
-    /// Appends `value` with at least `width` digits.
-    fn push_digits(&mut self, value: u64, width: usize);
-}
-
-impl TextSink for StackText {
+impl StackText {
     fn push_char(&mut self, c: char) {
         let mut utf8 = [0; 4];
         let _ = fmt::Write::write_str(self, c.encode_utf8(&mut utf8));
     }
 
+    /// Appends `value` with at least `width` digits (zero-padded); nothing if it would not
+    /// fit.
     fn push_digits(&mut self, value: u64, width: usize) {
-        let (digits, n) = digits_of(value, width);
-        if self.len + n <= self.buf.len() {
-            for (slot, digit) in self.buf[self.len..self.len + n]
-                .iter_mut()
-                .zip(digits[..n].iter().rev())
-            {
-                *slot = *digit;
-            }
-            self.len += n;
+        let mut digits = 1;
+        let mut rest = value / 10;
+        while rest > 0 {
+            digits += 1;
+            rest /= 10;
         }
-    }
-}
-
-impl TextSink for String {
-    fn push_char(&mut self, c: char) {
-        self.push(c);
-    }
-
-    fn push_digits(&mut self, value: u64, width: usize) {
-        let (digits, n) = digits_of(value, width);
-        self.extend(digits[..n].iter().rev().map(|d| char::from(*d)));
+        let end = self.len + digits.max(width);
+        if end > self.buf.len() {
+            return;
+        }
+        let (mut at, mut rest) = (end, value);
+        while rest >= 100 {
+            let pair = (rest % 100) as usize * 2;
+            at -= 2;
+            self.buf[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+            rest /= 100;
+        }
+        if rest >= 10 {
+            let pair = rest as usize * 2;
+            at -= 2;
+            self.buf[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        } else {
+            at -= 1;
+            self.buf[at] = b'0' + rest as u8;
+        }
+        self.buf[self.len..at].fill(b'0');
+        self.len = end;
     }
 }
 
@@ -244,7 +273,7 @@ impl Formatting {
         separators.iter().all(|c| !format.is_special(*c))
     }
 
-    pub(crate) fn write_date<S: TextSink>(&self, date: NaiveDate, out: &mut S) {
+    pub(crate) fn write_date(&self, date: NaiveDate, out: &mut StackText) {
         let (y, m, d) = (date.year(), u64::from(date.month()), u64::from(date.day()));
         // Years before 1 CE do not occur in mailings; print them plainly rather than padded.
         let year = u64::from(y.unsigned_abs());
@@ -269,7 +298,7 @@ impl Formatting {
         }
     }
 
-    pub(crate) fn write_money<S: TextSink>(&self, value: Decimal, out: &mut S) {
+    pub(crate) fn write_money(&self, value: Decimal, out: &mut StackText) {
         let (mantissa, scale) = (value.mantissa().unsigned_abs(), value.scale());
         // Amounts with at most two decimals need no rounding: the common case.
         let cents = if scale <= 2 {
@@ -283,7 +312,7 @@ impl Formatting {
         };
         let Some(cents) = cents.and_then(|c| u64::try_from(c).ok()) else {
             // Beyond 10^17 a plain decimal is still right, if ungrouped.
-            let _ = write!(out, "{}", value.round_dp(2));
+            let _ = fmt::Write::write_fmt(out, format_args!("{}", value.round_dp(2)));
             return;
         };
         let (whole, fraction) = (cents / 100, cents % 100);
@@ -331,4 +360,64 @@ pub(crate) fn parse_iso_date(text: &str) -> Option<NaiveDate> {
         })
     };
     NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{OutputFormat, StackText};
+
+    /// Escaping one character at a time, as the formats' docs define it.
+    fn escaped_by_hand(format: OutputFormat, value: &str) -> String {
+        value
+            .chars()
+            .map(|c| match (format, c) {
+                (OutputFormat::Plain, c) => c.to_string(),
+                (OutputFormat::MarkdownV2, c) if "_*[]()~`>#+-=|{}.!\\".contains(c) => {
+                    format!("\\{c}")
+                }
+                (OutputFormat::Html | OutputFormat::TelegramHtml, '&') => "&amp;".into(),
+                (OutputFormat::Html | OutputFormat::TelegramHtml, '<') => "&lt;".into(),
+                (OutputFormat::Html | OutputFormat::TelegramHtml, '>') => "&gt;".into(),
+                (OutputFormat::Html, '"') => "&quot;".into(),
+                (OutputFormat::Html, '\'') => "&#39;".into(),
+                (_, c) => c.to_string(),
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn escaping_equals_escaping_each_character(
+            value in "([а-яА-Я]{0,12}|[a-z0-9 .-]{0,9}|[&<>\"'_*\\\\]){0,6}",
+            format in prop::sample::select(vec![
+                OutputFormat::Plain, OutputFormat::Html, OutputFormat::TelegramHtml,
+                OutputFormat::MarkdownV2,
+            ]),
+        ) {
+            let mut out = String::new();
+            format.escape_into(&value, &mut out);
+            prop_assert_eq!(out, escaped_by_hand(format, &value));
+        }
+    }
+
+    #[test]
+    fn digits_are_written_whole_and_padded() {
+        for (value, width, text) in [
+            (0, 1, "0"),
+            (0, 2, "00"),
+            (7, 2, "07"),
+            (10, 1, "10"),
+            (99, 4, "0099"),
+            (100, 1, "100"),
+            (2026, 4, "2026"),
+            (12_345, 2, "12345"),
+            (u64::MAX, 1, "18446744073709551615"),
+        ] {
+            let mut out = StackText::new();
+            out.push_digits(value, width);
+            assert_eq!(out.as_str(), text, "{value} {width}");
+        }
+    }
 }

@@ -65,6 +65,7 @@
 
 mod context;
 mod dialect;
+mod direct;
 mod error;
 mod format;
 mod prepared;

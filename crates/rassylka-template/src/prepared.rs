@@ -1,7 +1,8 @@
 use chrono::NaiveDate;
 use rassylka_model::{Booking, Recipient};
 
-use crate::template::{Part, Source, render_parts, resolve_value, write_value};
+use crate::direct::{Direct, escaped_salutations};
+use crate::template::{Part, Source, render_part, resolve_value, write_value};
 use crate::{Context, Formatting, OutputFormat, Rendered, Template, Values, Variable};
 
 /// A template bound to one mailing: its date, values, formatting and output format.
@@ -12,6 +13,12 @@ use crate::{Context, Formatting, OutputFormat, Rendered, Template, Values, Varia
 #[derive(Debug, Clone)]
 pub struct PreparedTemplate {
     parts: Vec<Part>,
+    /// Where each part's value is read first (one per part).
+    direct: Vec<Direct>,
+    /// The formatting's salutations, escaped for the format.
+    salutations: [String; 3],
+    /// Money and dates never need escaping in the format.
+    numbers_plain: bool,
     expected_len: usize,
     today: NaiveDate,
     values: Values,
@@ -63,7 +70,8 @@ impl Template {
                             if matches!(source, Source::Variable(Variable::Today))
                                 || values_have(values, source) =>
                         {
-                            write_value(found, source, &ctx, format, &mut pending);
+                            let plain = formatting.is_plain_in(format);
+                            write_value(found, source, &ctx, (format, plain), &mut pending);
                         }
                         _ => {
                             flush(&mut parts, &mut pending);
@@ -87,8 +95,15 @@ impl Template {
                 Part::Slot { .. } => 16,
             })
             .sum();
+        let numbers_plain = formatting.is_plain_in(format);
         PreparedTemplate {
+            direct: parts
+                .iter()
+                .map(|part| Direct::of(part, numbers_plain))
+                .collect(),
             parts,
+            salutations: escaped_salutations(formatting, format),
+            numbers_plain,
             expected_len: literal_len + 16 * slots,
             today,
             values: values.clone(),
@@ -152,7 +167,17 @@ impl PreparedTemplate {
             .formatting(&self.formatting)
             .booking(booking.or(recipient.bookings.first()))
             .unsubscribe_url(unsubscribe_url);
-        render_parts(&self.parts, self.expected_len, &ctx, self.format, out)
+        out.reserve(self.expected_len);
+        let mut report = Rendered::default();
+        let how = (self.format, self.numbers_plain);
+        for (part, direct) in self.parts.iter().zip(&self.direct) {
+            match part {
+                Part::Literal(text) => out.push_str(text),
+                _ if direct.write(&ctx, self.format, &self.salutations, out) => {}
+                _ => render_part(part, &ctx, how, out, &mut report),
+            }
+        }
+        report
     }
 
     /// Renders into a new string.

@@ -479,27 +479,40 @@ pub(crate) fn render_parts(
 ) -> Rendered {
     out.reserve(expected_len);
     let mut report = Rendered::default();
+    let numbers_plain = ctx.formatting.is_plain_in(format);
     for part in parts {
-        match part {
-            Part::Literal(text) => out.push_str(text),
-            Part::Slot {
-                source,
-                fallback,
-                consult_values,
-                ..
-            } => match resolve_value(source, *consult_values, ctx) {
-                Some(value) => write_value(value, source, ctx, format, out),
-                None => match fallback {
-                    Some(text) => {
-                        report.fallbacks += 1;
-                        out.push_str(text);
-                    }
-                    None => report.missing += 1,
-                },
-            },
-        }
+        render_part(part, ctx, (format, numbers_plain), out, &mut report);
     }
     report
+}
+
+/// Appends one part: a literal as is, a placeholder's value (or its fallback, counted in
+/// `report`).
+pub(crate) fn render_part(
+    part: &Part,
+    ctx: &Context<'_>,
+    (format, numbers_plain): (OutputFormat, bool),
+    out: &mut String,
+    report: &mut Rendered,
+) {
+    match part {
+        Part::Literal(text) => out.push_str(text),
+        Part::Slot {
+            source,
+            fallback,
+            consult_values,
+            ..
+        } => match resolve_value(source, *consult_values, ctx) {
+            Some(value) => write_value(value, source, ctx, (format, numbers_plain), out),
+            None => match fallback {
+                Some(text) => {
+                    report.fallbacks += 1;
+                    out.push_str(text);
+                }
+                None => report.missing += 1,
+            },
+        },
+    }
 }
 
 /// The output offset of the first place where `reread` (the converted text compiled again)
@@ -680,11 +693,13 @@ pub(crate) fn resolve_value<'a>(
     }
 }
 
+/// Writes `found` into `out`, escaped for the format; `numbers_plain` is
+/// [`Formatting::is_plain_in`] of that format, worked out once per render.
 pub(crate) fn write_value(
     found: Found<'_>,
     source: &Source,
     ctx: &Context<'_>,
-    format: OutputFormat,
+    (format, numbers_plain): (OutputFormat, bool),
     out: &mut String,
 ) {
     let kind = match source {
@@ -696,17 +711,20 @@ pub(crate) fn write_value(
     if let (Found::Text(text), Kind::Text) = (found, kind) {
         return format.escape_into(text, out);
     }
-    // Money and dates whose separators need no escaping go straight into the output.
+    let mut buf = StackText::new();
+    // Money and dates whose separators need no escaping are made on the stack and copied
+    // into the output at once.
     match found {
-        Found::Money(m) if formatting.is_plain_in(format) => {
-            return formatting.write_money(m, out);
+        Found::Money(m) if numbers_plain => {
+            formatting.write_money(m, &mut buf);
+            return out.push_str(buf.as_str());
         }
-        Found::Date(d) if formatting.is_plain_in(format) => {
-            return formatting.write_date(d, out);
+        Found::Date(d) if numbers_plain => {
+            formatting.write_date(d, &mut buf);
+            return out.push_str(buf.as_str());
         }
         _ => {}
     }
-    let mut buf = StackText::new();
     let text = match found {
         Found::Text(text) => match kind {
             Kind::Money => match text.trim().parse::<rassylka_model::Money>() {

@@ -75,8 +75,14 @@ fn recipient() -> impl Strategy<Value = Recipient> {
         prop::option::of(prop::sample::select(vec![Gender::Male, Gender::Female])),
         prop::option::of((-1_000_000i64..10_000_000, 0u32..3)),
         prop::option::of(0u32..3000),
+        prop::option::of((
+            prop::option::of(prop::sample::select(vec!["12", " ", "<b>&", "Люкс"])),
+            prop::option::of(prop::sample::select(vec!["B-1", "", "O'Hara"])),
+            prop::option::of(0u64..400),
+        )),
+        prop::sample::select(vec!["text", "number", "null", "blank"]),
     )
-        .prop_map(|(first, last, middle, gender, balance, order)| Recipient {
+        .prop_map(|(first, last, middle, gender, balance, order, booking, salon)| Recipient {
             id: "r".into(),
             first_name: first.map(Into::into),
             last_name: last.map(Into::into),
@@ -84,9 +90,27 @@ fn recipient() -> impl Strategy<Value = Recipient> {
             gender,
             balance: balance.map(|(m, s)| rassylka_model::Money(rust_decimal::Decimal::new(m, s))),
             fields: order
-                .map(|o| serde_json::json!({"order_id": format!("A-{o}"), "bonus_expires_on": "2027-02-28"}))
+                .map(|o| {
+                    let salon = match salon {
+                        "text" => serde_json::json!("+7 (495) 000-00-00"),
+                        "number" => serde_json::json!(4950000000_i64),
+                        "blank" => serde_json::json!("  "),
+                        _ => serde_json::Value::Null,
+                    };
+                    serde_json::json!({"order_id": format!("A-{o}"), "bonus_expires_on": "2027-02-28", "salon_phone": salon})
+                })
                 .and_then(|v| v.as_object().cloned())
                 .unwrap_or_default(),
+            bookings: booking
+                .map(|(room, id, days)| rassylka_model::Booking {
+                    room: room.map(Into::into),
+                    id: id.map(Into::into),
+                    check_in: days.map(|d| today() + chrono::Days::new(d)),
+                    check_out: days.map(|d| today() + chrono::Days::new(d + 3)),
+                    ..rassylka_model::Booking::default()
+                })
+                .into_iter()
+                .collect(),
             ..Recipient::default()
         })
 }

@@ -1,0 +1,166 @@
+//! Placeholders a prepared template writes straight from where their value lives.
+//!
+//! The general lookup ([`resolve_value`](crate::template::resolve_value)) asks, for every
+//! placeholder of every recipient, the profile, the mailing's values, the booking and the
+//! custom fields in turn, then dispatches on what it found. A prepared template knows each
+//! placeholder's source and whether the mailing's values can hold its name, so it picks the
+//! first place that can answer once, and goes there directly. When that place has no value the
+//! general lookup runs as before (the rest of the order, fallbacks, counting), so what is
+//! written never differs.
+
+use rassylka_model::{Booking, Recipient};
+use serde_json::Value as Json;
+
+use crate::format::StackText;
+use crate::template::{Part, Source};
+use crate::{Context, Formatting, OutputFormat, Variable};
+
+/// Where one placeholder's value is read first.
+#[derive(Debug, Clone)]
+pub(crate) enum Direct {
+    /// A literal, or a placeholder the general lookup handles.
+    General,
+    /// A name of the profile, trimmed, escaped.
+    Name(fn(&Recipient) -> &Option<String>),
+    /// «Фамилия Имя Отчество».
+    FullName,
+    /// The salutation by gender, escaped once when the template was prepared.
+    Salutation,
+    /// The bonus balance, when money needs no escaping in the format.
+    Balance,
+    /// A text of the matched booking, trimmed, escaped.
+    BookingText(fn(&Booking) -> &Option<String>),
+    /// A date of the matched booking, when dates need no escaping in the format.
+    BookingDate(fn(&Booking) -> Option<chrono::NaiveDate>),
+    /// A text custom field of the recipient, escaped.
+    Field(Box<str>),
+}
+
+impl Direct {
+    /// The direct way to `part`, for a template whose money and dates need no escaping when
+    /// `numbers_plain`.
+    pub(crate) fn of(part: &Part, numbers_plain: bool) -> Direct {
+        let Part::Slot {
+            source,
+            consult_values,
+            ..
+        } = part
+        else {
+            return Direct::General;
+        };
+        match source {
+            Source::Variable(Variable::FirstName) => Direct::Name(|r| &r.first_name),
+            Source::Variable(Variable::LastName) => Direct::Name(|r| &r.last_name),
+            Source::Variable(Variable::MiddleName) => Direct::Name(|r| &r.middle_name),
+            Source::Variable(Variable::FullName) => Direct::FullName,
+            Source::Variable(Variable::Salutation) => Direct::Salutation,
+            Source::Variable(Variable::Balance) if numbers_plain => Direct::Balance,
+            // The mailing's values come before the booking and the fields.
+            _ if *consult_values => Direct::General,
+            Source::Variable(Variable::Room) => Direct::BookingText(|b| &b.room),
+            Source::Variable(Variable::BookingId) => Direct::BookingText(|b| &b.id),
+            Source::Variable(Variable::CheckIn) if numbers_plain => {
+                Direct::BookingDate(|b| b.check_in)
+            }
+            Source::Variable(Variable::CheckOut) if numbers_plain => {
+                Direct::BookingDate(|b| b.check_out)
+            }
+            Source::Variable(v @ (Variable::OrderId | Variable::SalonPhone)) => {
+                Direct::Field(v.name().into())
+            }
+            Source::Field(name) => Direct::Field(name.clone()),
+            Source::Variable(_) => Direct::General,
+        }
+    }
+
+    /// Writes the value if it is where this placeholder looks first; `false` when it is not
+    /// there and the general lookup must decide.
+    pub(crate) fn write(
+        &self,
+        ctx: &Context<'_>,
+        format: OutputFormat,
+        salutations: &[String; 3],
+        out: &mut String,
+    ) -> bool {
+        let r = ctx.recipient;
+        match self {
+            Direct::General => false,
+            Direct::Name(field) => escape(non_blank(field(r)), format, out),
+            Direct::FullName => {
+                let parts = [&r.last_name, &r.first_name, &r.middle_name];
+                let mut first = true;
+                for part in parts.into_iter().filter_map(non_blank) {
+                    if !first {
+                        out.push(' ');
+                    }
+                    first = false;
+                    format.escape_into(part, out);
+                }
+                !first
+            }
+            Direct::Salutation => {
+                let index = match r.gender {
+                    Some(rassylka_model::Gender::Male) => 0,
+                    Some(rassylka_model::Gender::Female) => 1,
+                    None => 2,
+                };
+                out.push_str(&salutations[index]);
+                true
+            }
+            Direct::Balance => match r.balance {
+                Some(balance) => {
+                    let mut text = StackText::new();
+                    ctx.formatting.write_money(balance.0, &mut text);
+                    out.push_str(text.as_str());
+                    true
+                }
+                None => false,
+            },
+            Direct::BookingText(field) => {
+                escape(ctx.booking.and_then(|b| non_blank(field(b))), format, out)
+            }
+            Direct::BookingDate(field) => match ctx.booking.and_then(field) {
+                Some(date) => {
+                    let mut text = StackText::new();
+                    ctx.formatting.write_date(date, &mut text);
+                    out.push_str(text.as_str());
+                    true
+                }
+                None => false,
+            },
+            Direct::Field(name) => match r.fields.get(&**name) {
+                Some(Json::String(s)) if !s.trim().is_empty() => {
+                    format.escape_into(s, out);
+                    true
+                }
+                _ => false,
+            },
+        }
+    }
+}
+
+/// The salutations of `formatting`, escaped for `format`.
+pub(crate) fn escaped_salutations(formatting: &Formatting, format: OutputFormat) -> [String; 3] {
+    formatting.salutation.clone().map(|text| {
+        let mut out = String::with_capacity(text.len());
+        format.escape_into(&text, &mut out);
+        out
+    })
+}
+
+fn escape(text: Option<&str>, format: OutputFormat, out: &mut String) -> bool {
+    match text {
+        Some(text) => {
+            format.escape_into(text, out);
+            true
+        }
+        None => false,
+    }
+}
+
+fn non_blank(value: &Option<String>) -> Option<&str> {
+    value
+        .as_deref()
+        .map(str::trim_ascii)
+        .filter(|s| !s.is_empty())
+}
