@@ -8,12 +8,18 @@
 //! general lookup runs as before (the rest of the order, fallbacks, counting), so what is
 //! written never differs.
 
-use rassylka_model::{Booking, Recipient};
 use serde_json::Value as Json;
 
-use crate::format::StackText;
 use crate::template::{Part, Source};
 use crate::{Context, Formatting, OutputFormat, Variable};
+
+/// One of the profile's names.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum NamePart {
+    First,
+    Last,
+    Middle,
+}
 
 /// Where one placeholder's value is read first.
 #[derive(Debug, Clone)]
@@ -21,17 +27,18 @@ pub(crate) enum Direct {
     /// A literal, or a placeholder the general lookup handles.
     General,
     /// A name of the profile, trimmed, escaped.
-    Name(fn(&Recipient) -> &Option<String>),
+    Name(NamePart),
     /// «Фамилия Имя Отчество».
     FullName,
     /// The salutation by gender, escaped once when the template was prepared.
     Salutation,
     /// The bonus balance, when money needs no escaping in the format.
     Balance,
-    /// A text of the matched booking, trimmed, escaped.
-    BookingText(fn(&Booking) -> &Option<String>),
-    /// A date of the matched booking, when dates need no escaping in the format.
-    BookingDate(fn(&Booking) -> Option<chrono::NaiveDate>),
+    /// A text of the matched booking, trimmed, escaped: its room (or else its id).
+    BookingText { room: bool },
+    /// A date of the matched booking, when dates need no escaping in the format: check-in
+    /// (or else check-out).
+    BookingDate { check_in: bool },
     /// A text custom field of the recipient, escaped.
     Field(Box<str>),
 }
@@ -49,21 +56,21 @@ impl Direct {
             return Direct::General;
         };
         match source {
-            Source::Variable(Variable::FirstName) => Direct::Name(|r| &r.first_name),
-            Source::Variable(Variable::LastName) => Direct::Name(|r| &r.last_name),
-            Source::Variable(Variable::MiddleName) => Direct::Name(|r| &r.middle_name),
+            Source::Variable(Variable::FirstName) => Direct::Name(NamePart::First),
+            Source::Variable(Variable::LastName) => Direct::Name(NamePart::Last),
+            Source::Variable(Variable::MiddleName) => Direct::Name(NamePart::Middle),
             Source::Variable(Variable::FullName) => Direct::FullName,
             Source::Variable(Variable::Salutation) => Direct::Salutation,
             Source::Variable(Variable::Balance) if numbers_plain => Direct::Balance,
             // The mailing's values come before the booking and the fields.
             _ if *consult_values => Direct::General,
-            Source::Variable(Variable::Room) => Direct::BookingText(|b| &b.room),
-            Source::Variable(Variable::BookingId) => Direct::BookingText(|b| &b.id),
+            Source::Variable(Variable::Room) => Direct::BookingText { room: true },
+            Source::Variable(Variable::BookingId) => Direct::BookingText { room: false },
             Source::Variable(Variable::CheckIn) if numbers_plain => {
-                Direct::BookingDate(|b| b.check_in)
+                Direct::BookingDate { check_in: true }
             }
             Source::Variable(Variable::CheckOut) if numbers_plain => {
-                Direct::BookingDate(|b| b.check_out)
+                Direct::BookingDate { check_in: false }
             }
             Source::Variable(v @ (Variable::OrderId | Variable::SalonPhone)) => {
                 Direct::Field(v.name().into())
@@ -85,7 +92,14 @@ impl Direct {
         let r = ctx.recipient;
         match self {
             Direct::General => false,
-            Direct::Name(field) => escape(non_blank(field(r)), format, out),
+            Direct::Name(part) => {
+                let name = match part {
+                    NamePart::First => &r.first_name,
+                    NamePart::Last => &r.last_name,
+                    NamePart::Middle => &r.middle_name,
+                };
+                escape(non_blank(name), format, out)
+            }
             Direct::FullName => {
                 let parts = [&r.last_name, &r.first_name, &r.middle_name];
                 let mut first = true;
@@ -109,21 +123,23 @@ impl Direct {
             }
             Direct::Balance => match r.balance {
                 Some(balance) => {
-                    let mut text = StackText::new();
-                    ctx.formatting.write_money(balance.0, &mut text);
-                    out.push_str(text.as_str());
+                    ctx.formatting.push_money(balance.0, out);
                     true
                 }
                 None => false,
             },
-            Direct::BookingText(field) => {
-                escape(ctx.booking.and_then(|b| non_blank(field(b))), format, out)
+            Direct::BookingText { room } => {
+                let text = ctx
+                    .booking
+                    .and_then(|b| non_blank(if *room { &b.room } else { &b.id }));
+                escape(text, format, out)
             }
-            Direct::BookingDate(field) => match ctx.booking.and_then(field) {
+            Direct::BookingDate { check_in } => match ctx
+                .booking
+                .and_then(|b| if *check_in { b.check_in } else { b.check_out })
+            {
                 Some(date) => {
-                    let mut text = StackText::new();
-                    ctx.formatting.write_date(date, &mut text);
-                    out.push_str(text.as_str());
+                    ctx.formatting.push_date(date, out);
                     true
                 }
                 None => false,

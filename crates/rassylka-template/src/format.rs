@@ -62,68 +62,46 @@ impl OutputFormat {
 
     /// Appends `value` to `out`, escaped for this format.
     pub fn escape_into(self, value: &str, out: &mut String) {
-        let special = match self {
-            OutputFormat::Plain => return out.push_str(value),
-            OutputFormat::Html => &HTML,
-            OutputFormat::TelegramHtml => &TELEGRAM_HTML,
-            OutputFormat::MarkdownV2 => &MARKDOWN_V2,
-        };
-        let bytes = value.as_bytes();
-        // Most values need no escaping at all: one scan, then one copy. HTML's specials are
-        // all below 0x40, so eight bytes at a time with none below it (letters, Cyrillic)
-        // are passed over at once.
-        let skipped = if self == OutputFormat::MarkdownV2 {
-            0
-        } else {
-            bytes_at_or_above_0x40(bytes)
-        };
-        let Some(first) = bytes[skipped..]
-            .iter()
-            .position(|b| special[usize::from(*b)])
-            .map(|at| skipped + at)
-        else {
-            return out.push_str(value);
-        };
-        let mut from = 0;
-        for (i, &b) in bytes.iter().enumerate().skip(first) {
-            if special[b as usize] {
-                // Specials are ASCII, so `i` is a char boundary.
-                out.push_str(&value[from..i]);
-                match (self, b) {
-                    (OutputFormat::MarkdownV2, _) => {
+        match self {
+            OutputFormat::Plain => out.push_str(value),
+            OutputFormat::Html => escape_html(value, true, out),
+            OutputFormat::TelegramHtml => escape_html(value, false, out),
+            OutputFormat::MarkdownV2 => {
+                let mut from = 0;
+                for (i, b) in value.bytes().enumerate() {
+                    if MARKDOWN_V2[usize::from(b)] {
+                        // Specials are ASCII, so `i` is a char boundary.
+                        out.push_str(&value[from..i]);
                         out.push('\\');
-                        out.push(b as char);
+                        out.push(char::from(b));
+                        from = i + 1;
                     }
-                    (_, b'&') => out.push_str("&amp;"),
-                    (_, b'<') => out.push_str("&lt;"),
-                    (_, b'>') => out.push_str("&gt;"),
-                    (_, b'"') => out.push_str("&quot;"),
-                    _ => out.push_str("&#39;"),
                 }
-                from = i + 1;
+                out.push_str(&value[from..]);
             }
         }
-        out.push_str(&value[from..]);
     }
 }
 
-/// How many leading bytes of `bytes`, in whole groups of eight, are all 0x40 or above.
-fn bytes_at_or_above_0x40(bytes: &[u8]) -> usize {
-    const HIGH_TWO: u64 = 0xC0C0_C0C0_C0C0_C0C0;
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const TOPS: u64 = 0x8080_8080_8080_8080;
-    let mut passed = 0;
-    for chunk in bytes.chunks_exact(8) {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        // A byte below 0x40 has both top bits clear: a zero byte after the mask.
-        let tops = u64::from_le_bytes(word) & HIGH_TWO;
-        if tops.wrapping_sub(ONES) & !tops & TOPS != 0 {
-            break;
-        }
-        passed += 8;
+/// HTML escaping, quotes too when `quotes`: runs of ordinary text are copied whole. A plain
+/// `match` per byte, which the compiler turns into a range test and a bit mask.
+#[inline(always)]
+fn escape_html(value: &str, quotes: bool, out: &mut String) {
+    let mut from = 0;
+    for (i, b) in value.bytes().enumerate() {
+        let entity = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' if quotes => "&quot;",
+            b'\'' if quotes => "&#39;",
+            _ => continue,
+        };
+        out.push_str(&value[from..i]);
+        out.push_str(entity);
+        from = i + 1;
     }
-    passed
+    out.push_str(&value[from..]);
 }
 
 /// How dates print.
@@ -273,6 +251,30 @@ impl Formatting {
         separators.iter().all(|c| !format.is_special(*c))
     }
 
+    /// Appends `date` to `out` (for a format where it needs no escaping): `DD.MM.YYYY` with an
+    /// ASCII separator straight from digit pairs, anything else through [`StackText`].
+    pub(crate) fn push_date(&self, date: NaiveDate, out: &mut String) {
+        let year = date.year();
+        if let (DateStyle::DayMonthYear(sep), 1000..=9999) = (self.date, year)
+            && sep.is_ascii()
+        {
+            let pair = |n: u32| {
+                let at = n as usize * 2;
+                [PAIRS[at], PAIRS[at + 1]]
+            };
+            let (d, m) = (pair(date.day()), pair(date.month()));
+            let (c, y) = (pair(year as u32 / 100), pair(year as u32 % 100));
+            let sep = sep as u8;
+            let text = [d[0], d[1], sep, m[0], m[1], sep, c[0], c[1], y[0], y[1]];
+            // Digits and an ASCII separator.
+            out.push_str(std::str::from_utf8(&text).unwrap_or_default());
+            return;
+        }
+        let mut text = StackText::new();
+        self.write_date(date, &mut text);
+        out.push_str(text.as_str());
+    }
+
     pub(crate) fn write_date(&self, date: NaiveDate, out: &mut StackText) {
         let (y, m, d) = (date.year(), u64::from(date.month()), u64::from(date.day()));
         // Years before 1 CE do not occur in mailings; print them plainly rather than padded.
@@ -297,20 +299,82 @@ impl Formatting {
             }
         }
     }
+}
+
+/// The absolute amount in whole cents (rounded half away from zero), when it fits a `u64`.
+fn cents_of(value: Decimal) -> Option<u64> {
+    let (mantissa, scale) = (value.mantissa().unsigned_abs(), value.scale());
+    // Amounts with at most two decimals need no rounding: the common case.
+    let cents = if scale <= 2 {
+        mantissa.checked_mul(10u128.pow(2 - scale))
+    } else {
+        let rounded = value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+        rounded
+            .mantissa()
+            .unsigned_abs()
+            .checked_mul(10u128.pow(2 - rounded.scale().min(2)))
+    };
+    cents.and_then(|c| u64::try_from(c).ok())
+}
+
+impl Formatting {
+    /// Appends `value` to `out` (for a format where it needs no escaping): with ASCII
+    /// separators written backwards into a small array from digit pairs, otherwise through
+    /// [`StackText`].
+    pub(crate) fn push_money(&self, value: Decimal, out: &mut String) {
+        let money = self.money;
+        let group = money.group_separator.unwrap_or(' ');
+        let (Some(cents), true, true) = (
+            cents_of(value),
+            group.is_ascii(),
+            money.decimal_separator.is_ascii(),
+        ) else {
+            let mut text = StackText::new();
+            self.write_money(value, &mut text);
+            return out.push_str(text.as_str());
+        };
+        let (mut whole, fraction) = (cents / 100, cents % 100);
+        let mut text = [0_u8; 40];
+        let mut at = text.len();
+        let mut put = |bytes: &[u8]| {
+            at -= bytes.len();
+            text[at..at + bytes.len()].copy_from_slice(bytes);
+        };
+        let pair = |n: u64| {
+            let i = n as usize * 2;
+            [PAIRS[i], PAIRS[i + 1]]
+        };
+        if fraction != 0 || !money.omit_zero_fraction {
+            put(&pair(fraction));
+            put(&[money.decimal_separator as u8]);
+        }
+        while money.group_separator.is_some() && whole >= 1000 {
+            let three = whole % 1000;
+            put(&pair(three % 100));
+            put(&[group as u8, b'0' + (three / 100) as u8]);
+            whole /= 1000;
+        }
+        loop {
+            if whole >= 10 {
+                put(&pair(whole % 100));
+                whole /= 100;
+                if whole == 0 {
+                    break;
+                }
+            } else {
+                put(&[b'0' + whole as u8]);
+                break;
+            }
+        }
+        if value.is_sign_negative() && cents != 0 {
+            put(b"-");
+        }
+        // Digits and ASCII separators.
+        out.push_str(std::str::from_utf8(&text[at..]).unwrap_or_default());
+    }
 
     pub(crate) fn write_money(&self, value: Decimal, out: &mut StackText) {
-        let (mantissa, scale) = (value.mantissa().unsigned_abs(), value.scale());
-        // Amounts with at most two decimals need no rounding: the common case.
-        let cents = if scale <= 2 {
-            mantissa.checked_mul(10u128.pow(2 - scale))
-        } else {
-            let rounded = value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-            rounded
-                .mantissa()
-                .unsigned_abs()
-                .checked_mul(10u128.pow(2 - rounded.scale().min(2)))
-        };
-        let Some(cents) = cents.and_then(|c| u64::try_from(c).ok()) else {
+        let Some(cents) = cents_of(value) else {
             // Beyond 10^17 a plain decimal is still right, if ungrouped.
             let _ = fmt::Write::write_fmt(out, format_args!("{}", value.round_dp(2)));
             return;
@@ -365,8 +429,40 @@ pub(crate) fn parse_iso_date(text: &str) -> Option<NaiveDate> {
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
+    use rust_decimal::Decimal;
 
-    use super::{OutputFormat, StackText};
+    use super::{DateStyle, Formatting, MoneyStyle, OutputFormat, StackText};
+
+    proptest! {
+        #[test]
+        fn money_and_dates_written_directly_equal_the_general_writer(
+            units in -10_i64.pow(18)..10_i64.pow(18),
+            scale in 0u32..5,
+            group in prop::sample::select(vec![None, Some(' '), Some('\u{a0}'), Some('.')]),
+            decimal in prop::sample::select(vec![',', '.', '٫']),
+            omit_zero_fraction in any::<bool>(),
+            days in -800_000_i64..800_000,
+            separator in prop::sample::select(vec!['.', '/', '·']),
+        ) {
+            let formatting = Formatting {
+                date: DateStyle::DayMonthYear(separator),
+                money: MoneyStyle { group_separator: group, decimal_separator: decimal, omit_zero_fraction },
+                ..Formatting::default()
+            };
+            let value = Decimal::new(units, scale);
+            let mut general = StackText::new();
+            formatting.write_money(value, &mut general);
+            let mut direct = String::new();
+            formatting.push_money(value, &mut direct);
+            prop_assert_eq!(direct, general.as_str());
+            let date = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + chrono::TimeDelta::days(days);
+            let mut general = StackText::new();
+            formatting.write_date(date, &mut general);
+            let mut direct = String::new();
+            formatting.push_date(date, &mut direct);
+            prop_assert_eq!(direct, general.as_str());
+        }
+    }
 
     /// Escaping one character at a time, as the formats' docs define it.
     fn escaped_by_hand(format: OutputFormat, value: &str) -> String {

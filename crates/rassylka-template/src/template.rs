@@ -715,14 +715,8 @@ pub(crate) fn write_value(
     // Money and dates whose separators need no escaping are made on the stack and copied
     // into the output at once.
     match found {
-        Found::Money(m) if numbers_plain => {
-            formatting.write_money(m, &mut buf);
-            return out.push_str(buf.as_str());
-        }
-        Found::Date(d) if numbers_plain => {
-            formatting.write_date(d, &mut buf);
-            return out.push_str(buf.as_str());
-        }
+        Found::Money(m) if numbers_plain => return formatting.push_money(m, out),
+        Found::Date(d) if numbers_plain => return formatting.push_date(d, out),
         _ => {}
     }
     let text = match found {
