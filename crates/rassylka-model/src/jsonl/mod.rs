@@ -65,30 +65,13 @@ impl<R: BufRead> Iterator for RecipientLines<R> {
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
             self.buf.clear();
-            // Bytes, not a String: a line that is not UTF-8 is one malformed line, and the
-            // lines after it are read on.
             match self.reader.read_until(b'\n', &mut self.buf) {
                 Ok(0) => self.done = true,
                 Ok(_) => {
                     self.line += 1;
-                    let text = match std::str::from_utf8(&self.buf) {
-                        Ok(text) => text,
-                        Err(e) => {
-                            return Some(Err(ModelError::NotUtf8 {
-                                line: self.line,
-                                column: e.valid_up_to() + 1,
-                            }));
-                        }
-                    };
-                    if text.trim().is_empty() {
-                        continue;
+                    if let Some(item) = parse_line(&self.buf, self.line) {
+                        return Some(item);
                     }
-                    return Some(
-                        serde_json::from_str(text).map_err(|source| ModelError::Line {
-                            line: self.line,
-                            source,
-                        }),
-                    );
                 }
                 Err(e) => {
                     self.done = true;

@@ -221,7 +221,8 @@ impl<'a> Cursor<'a> {
             return Some(None);
         }
         let text = self.number()?;
-        if text.contains('.') || text.len() > 18 {
+        // serde_json reads `-0` as the float -0.0, which an integer field refuses.
+        if text.contains('.') || text.len() > 18 || text == "-0" {
             return None;
         }
         text.parse().ok().map(Some)
@@ -445,6 +446,7 @@ mod tests {
         "{\"phone\": \"+79160000000\"}",
         "{\"email\": null, \"telegram_chat_id\": -42}",
         "{\"telegram_chat_id\": 4.0}",
+        "{\"vk_user_id\": -0}",
         "{\"phone\": \"1\", \"phone\": \"2\"}",
         "{\"fax\": \"1\"}",
         "{\"advertising\": true}",
