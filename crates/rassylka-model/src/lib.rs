@@ -26,6 +26,11 @@
 //! - E-mail: what an SMTP server takes without SMTPUTF8 ([`EmailAddress`]).
 //! - Country codes are upper-cased; a blank one counts as missing.
 //!
+//! JSON Lines: [`read_jsonl`] reads one line at a time; [`read_jsonl_parallel`] and
+//! [`read_jsonl_mapped`] parse quarter-megabyte chunks on threads of their own and hand the
+//! results on in the file's order (same items, same line numbers). Both take the common line
+//! shape by a direct reader and hand anything else, and every error, to serde.
+//!
 //! The crate has no features and does no I/O besides reading the reader it is given.
 
 mod civil;
