@@ -10,7 +10,7 @@
 
 use serde_json::Value as Json;
 
-use crate::template::{Part, Source};
+use crate::template::{Part, Source, non_blank, salutation_index, write_full_name};
 use crate::{Context, Formatting, OutputFormat, Variable};
 
 /// One of the profile's names.
@@ -100,25 +100,9 @@ impl Direct {
                 };
                 escape(non_blank(name), format, out)
             }
-            Direct::FullName => {
-                let parts = [&r.last_name, &r.first_name, &r.middle_name];
-                let mut first = true;
-                for part in parts.into_iter().filter_map(non_blank) {
-                    if !first {
-                        out.push(' ');
-                    }
-                    first = false;
-                    format.escape_into(part, out);
-                }
-                !first
-            }
+            Direct::FullName => write_full_name(r, format, out),
             Direct::Salutation => {
-                let index = match r.gender {
-                    Some(rassylka_model::Gender::Male) => 0,
-                    Some(rassylka_model::Gender::Female) => 1,
-                    None => 2,
-                };
-                out.push_str(&salutations[index]);
+                out.push_str(&salutations[salutation_index(r)]);
                 true
             }
             Direct::Balance => match r.balance {
@@ -172,11 +156,4 @@ fn escape(text: Option<&str>, format: OutputFormat, out: &mut String) -> bool {
         }
         None => false,
     }
-}
-
-fn non_blank(value: &Option<String>) -> Option<&str> {
-    value
-        .as_deref()
-        .map(str::trim_ascii)
-        .filter(|s| !s.is_empty())
 }

@@ -154,6 +154,19 @@ impl Default for Formatting {
     }
 }
 
+/// "00" to "99": numbers are written two digits at a time.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// The two digits of `n` (below 100).
+fn pair(n: u64) -> [u8; 2] {
+    let at = n as usize * 2;
+    [PAIRS[at], PAIRS[at + 1]]
+}
+
 /// A fixed buffer for one formatted number or date, so rendering needs no heap.
 pub(crate) struct StackText {
     buf: [u8; 64],
@@ -172,18 +185,7 @@ impl StackText {
         // Only whole `&str`s and ASCII bytes are ever copied in, so the bytes are UTF-8.
         std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
     }
-}
 
-/// `value` in decimal digits, at least `width` of them: the buffer and how many it holds
-/// (the most significant last).
-/// "00" to "99": numbers are written two digits at a time.
-const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-    2021222324252627282930313233343536373839\
-    4041424344454647484950515253545556575859\
-    6061626364656667686970717273747576777879\
-    8081828384858687888990919293949596979899";
-
-impl StackText {
     fn push_char(&mut self, c: char) {
         let mut utf8 = [0; 4];
         let _ = fmt::Write::write_str(self, c.encode_utf8(&mut utf8));
@@ -204,15 +206,13 @@ impl StackText {
         }
         let (mut at, mut rest) = (end, value);
         while rest >= 100 {
-            let pair = (rest % 100) as usize * 2;
             at -= 2;
-            self.buf[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+            self.buf[at..at + 2].copy_from_slice(&pair(rest % 100));
             rest /= 100;
         }
         if rest >= 10 {
-            let pair = rest as usize * 2;
             at -= 2;
-            self.buf[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+            self.buf[at..at + 2].copy_from_slice(&pair(rest));
         } else {
             at -= 1;
             self.buf[at] = b'0' + rest as u8;
@@ -258,12 +258,9 @@ impl Formatting {
         if let (DateStyle::DayMonthYear(sep), 1000..=9999) = (self.date, year)
             && sep.is_ascii()
         {
-            let pair = |n: u32| {
-                let at = n as usize * 2;
-                [PAIRS[at], PAIRS[at + 1]]
-            };
-            let (d, m) = (pair(date.day()), pair(date.month()));
-            let (c, y) = (pair(year as u32 / 100), pair(year as u32 % 100));
+            let (d, m) = (pair(date.day().into()), pair(date.month().into()));
+            let year = u64::from(year.unsigned_abs());
+            let (c, y) = (pair(year / 100), pair(year % 100));
             let sep = sep as u8;
             let text = [d[0], d[1], sep, m[0], m[1], sep, c[0], c[1], y[0], y[1]];
             // Digits and an ASCII separator.
@@ -299,25 +296,7 @@ impl Formatting {
             }
         }
     }
-}
 
-/// The absolute amount in whole cents (rounded half away from zero), when it fits a `u64`.
-fn cents_of(value: Decimal) -> Option<u64> {
-    let (mantissa, scale) = (value.mantissa().unsigned_abs(), value.scale());
-    // Amounts with at most two decimals need no rounding: the common case.
-    let cents = if scale <= 2 {
-        mantissa.checked_mul(10u128.pow(2 - scale))
-    } else {
-        let rounded = value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-        rounded
-            .mantissa()
-            .unsigned_abs()
-            .checked_mul(10u128.pow(2 - rounded.scale().min(2)))
-    };
-    cents.and_then(|c| u64::try_from(c).ok())
-}
-
-impl Formatting {
     /// Appends `value` to `out` (for a format where it needs no escaping): with ASCII
     /// separators written backwards into a small array from digit pairs, otherwise through
     /// [`StackText`].
@@ -339,10 +318,6 @@ impl Formatting {
         let mut put = |bytes: &[u8]| {
             at -= bytes.len();
             text[at..at + bytes.len()].copy_from_slice(bytes);
-        };
-        let pair = |n: u64| {
-            let i = n as usize * 2;
-            [PAIRS[i], PAIRS[i + 1]]
         };
         if fraction != 0 || !money.omit_zero_fraction {
             put(&pair(fraction));
@@ -406,6 +381,22 @@ impl Formatting {
             out.push_digits(fraction, 2);
         }
     }
+}
+
+/// The absolute amount in whole cents (rounded half away from zero), when it fits a `u64`.
+fn cents_of(value: Decimal) -> Option<u64> {
+    let (mantissa, scale) = (value.mantissa().unsigned_abs(), value.scale());
+    // Amounts with at most two decimals need no rounding: the common case.
+    let cents = if scale <= 2 {
+        mantissa.checked_mul(10u128.pow(2 - scale))
+    } else {
+        let rounded = value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+        rounded
+            .mantissa()
+            .unsigned_abs()
+            .checked_mul(10u128.pow(2 - rounded.scale().min(2)))
+    };
+    cents.and_then(|c| u64::try_from(c).ok())
 }
 
 /// Reads `YYYY-MM-DD` (optionally followed by a time, which is ignored) without allocating.

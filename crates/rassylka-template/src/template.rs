@@ -630,7 +630,36 @@ pub(crate) enum Found<'a> {
     Json(&'a Json),
 }
 
-fn non_blank(value: &Option<String>) -> Option<&str> {
+/// Which of [`Formatting::salutation`](crate::Formatting) greets `r`: by gender, the last
+/// when it is unknown.
+pub(crate) fn salutation_index(r: &rassylka_model::Recipient) -> usize {
+    match r.gender {
+        Some(rassylka_model::Gender::Male) => 0,
+        Some(rassylka_model::Gender::Female) => 1,
+        None => 2,
+    }
+}
+
+/// «Фамилия Имя Отчество» without the blank parts, each escaped; `false` when all are blank
+/// (nothing written).
+pub(crate) fn write_full_name(
+    r: &rassylka_model::Recipient,
+    format: OutputFormat,
+    out: &mut String,
+) -> bool {
+    let parts = [&r.last_name, &r.first_name, &r.middle_name];
+    let mut first = true;
+    for part in parts.into_iter().filter_map(non_blank) {
+        if !first {
+            out.push(' ');
+        }
+        first = false;
+        format.escape_into(part, out);
+    }
+    !first
+}
+
+pub(crate) fn non_blank(value: &Option<String>) -> Option<&str> {
     value
         .as_deref()
         .map(str::trim_ascii)
@@ -711,14 +740,13 @@ pub(crate) fn write_value(
     if let (Found::Text(text), Kind::Text) = (found, kind) {
         return format.escape_into(text, out);
     }
-    let mut buf = StackText::new();
-    // Money and dates whose separators need no escaping are made on the stack and copied
-    // into the output at once.
+    // Money and dates whose separators need no escaping go straight into the output.
     match found {
         Found::Money(m) if numbers_plain => return formatting.push_money(m, out),
         Found::Date(d) if numbers_plain => return formatting.push_date(d, out),
         _ => {}
     }
+    let mut buf = StackText::new();
     let text = match found {
         Found::Text(text) => match kind {
             Kind::Money => match text.trim().parse::<rassylka_model::Money>() {
@@ -766,26 +794,9 @@ pub(crate) fn write_value(
             }
         }
         Found::Json(_) => "",
-        Found::Salutation => {
-            let index = match ctx.recipient.gender {
-                Some(rassylka_model::Gender::Male) => 0,
-                Some(rassylka_model::Gender::Female) => 1,
-                None => 2,
-            };
-            &formatting.salutation[index]
-        }
+        Found::Salutation => &formatting.salutation[salutation_index(ctx.recipient)],
         Found::FullName => {
-            let r = ctx.recipient;
-            let mut first = true;
-            for part in [&r.last_name, &r.first_name, &r.middle_name] {
-                if let Some(part) = non_blank(part) {
-                    if !first {
-                        out.push(' ');
-                    }
-                    first = false;
-                    format.escape_into(part, out);
-                }
-            }
+            write_full_name(ctx.recipient, format, out);
             return;
         }
     };
