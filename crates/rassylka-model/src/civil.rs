@@ -130,6 +130,23 @@ impl<'de> serde::Deserialize<'de> for OptionalInstant {
     }
 }
 
+/// Serde reader of a required instant with an offset, read as [`parse_instant`] reads it:
+/// `#[serde(deserialize_with = "rassylka_model::deserialize_instant")]`.
+///
+/// # Errors
+/// chrono's error for text that is not an instant, serde's for a value that is not a string.
+pub fn deserialize_instant<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<DateTime<FixedOffset>, D::Error> {
+    let visitor = CivilVisitor(
+        parse_instant,
+        "an instant such as 2026-11-22T12:00:00+03:00",
+    );
+    // A string always gives `Some`.
+    d.deserialize_str(visitor)?
+        .ok_or_else(|| de::Error::custom("expected an instant"))
+}
+
 /// Serde reader of an optional date (`null` or missing is `None`).
 pub(crate) fn date_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
     d.deserialize_option(CivilVisitor(parse_date, "a date such as 2026-11-22"))

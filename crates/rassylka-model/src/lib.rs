@@ -44,7 +44,7 @@ mod recipient;
 use std::fmt;
 use std::str::FromStr;
 
-pub use civil::{parse_date, parse_instant};
+pub use civil::{deserialize_instant, parse_date, parse_instant};
 pub use email::EmailAddress;
 pub use error::{ModelError, Unreachable};
 pub use jsonl::{

@@ -174,11 +174,8 @@ struct ChunkReader<R> {
     failure: Option<io::Error>,
 }
 
-impl<R: Read> ChunkReader<R> {
-    fn new(reader: R) -> ChunkReader<Box<dyn Read + Send>>
-    where
-        R: Send + 'static,
-    {
+impl ChunkReader<Box<dyn Read + Send>> {
+    fn new(reader: impl Read + Send + 'static) -> Self {
         ChunkReader {
             reader: Box::new(reader),
             carry: Vec::new(),

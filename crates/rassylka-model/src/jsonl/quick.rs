@@ -16,11 +16,7 @@ use crate::{Consent, Contacts, Gender, Money, Purchase, Recipient};
 
 /// The recipient of `line`, or `None` when the line is not of the common shape.
 pub(super) fn quick_recipient(line: &str) -> Option<Recipient> {
-    let mut cursor = Cursor {
-        text: line,
-        bytes: line.as_bytes(),
-        at: 0,
-    };
+    let mut cursor = Cursor { text: line, at: 0 };
     let mut r = Recipient::default();
     let mut id = None;
     cursor.object(|cursor, key| {
@@ -84,7 +80,7 @@ pub(super) fn quick_recipient(line: &str) -> Option<Recipient> {
         Some(())
     })?;
     cursor.space();
-    if cursor.at != cursor.bytes.len() {
+    if cursor.at != cursor.text.len() {
         return None;
     }
     r.id = id?;
@@ -93,13 +89,12 @@ pub(super) fn quick_recipient(line: &str) -> Option<Recipient> {
 
 struct Cursor<'a> {
     text: &'a str,
-    bytes: &'a [u8],
     at: usize,
 }
 
 impl<'a> Cursor<'a> {
     fn space(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.at) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.text.as_bytes().get(self.at) {
             self.at += 1;
         }
     }
@@ -107,17 +102,17 @@ impl<'a> Cursor<'a> {
     /// Takes `byte` after any space.
     fn take(&mut self, byte: u8) -> Option<()> {
         self.space();
-        (self.bytes.get(self.at) == Some(&byte)).then(|| self.at += 1)
+        (self.text.as_bytes().get(self.at) == Some(&byte)).then(|| self.at += 1)
     }
 
     fn peek(&mut self) -> Option<u8> {
         self.space();
-        self.bytes.get(self.at).copied()
+        self.text.as_bytes().get(self.at).copied()
     }
 
     fn literal(&mut self, word: &[u8]) -> bool {
         self.space();
-        let found = self.bytes[self.at..].starts_with(word);
+        let found = self.text.as_bytes()[self.at..].starts_with(word);
         if found {
             self.at += word.len();
         }
@@ -135,7 +130,7 @@ impl<'a> Cursor<'a> {
         // Values are short: a plain loop beats a vectorised search and checks control
         // characters (which JSON refuses inside strings) on the way.
         loop {
-            match *self.bytes.get(self.at)? {
+            match *self.text.as_bytes().get(self.at)? {
                 b'"' => break,
                 b'\\' | 0..0x20 => return None,
                 _ => self.at += 1,
@@ -189,20 +184,20 @@ impl<'a> Cursor<'a> {
     fn number(&mut self) -> Option<&'a str> {
         self.space();
         let start = self.at;
-        if self.bytes.get(self.at) == Some(&b'-') {
+        if self.text.as_bytes().get(self.at) == Some(&b'-') {
             self.at += 1;
         }
         let digits = self.digits();
-        if digits == 0 || (digits > 1 && self.bytes[self.at - digits] == b'0') {
+        if digits == 0 || (digits > 1 && self.text.as_bytes()[self.at - digits] == b'0') {
             return None;
         }
-        if self.bytes.get(self.at) == Some(&b'.') {
+        if self.text.as_bytes().get(self.at) == Some(&b'.') {
             self.at += 1;
             if self.digits() == 0 {
                 return None;
             }
         }
-        if let Some(b'e' | b'E') = self.bytes.get(self.at) {
+        if let Some(b'e' | b'E') = self.text.as_bytes().get(self.at) {
             return None;
         }
         self.text.get(start..self.at)
@@ -210,7 +205,12 @@ impl<'a> Cursor<'a> {
 
     fn digits(&mut self) -> usize {
         let start = self.at;
-        while self.bytes.get(self.at).is_some_and(u8::is_ascii_digit) {
+        while self
+            .text
+            .as_bytes()
+            .get(self.at)
+            .is_some_and(u8::is_ascii_digit)
+        {
             self.at += 1;
         }
         self.at - start

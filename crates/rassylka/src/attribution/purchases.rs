@@ -16,27 +16,11 @@ use crate::Problem;
 struct Line<'a> {
     #[serde(borrow)]
     recipient_id: Cow<'a, str>,
-    #[serde(deserialize_with = "instant")]
+    #[serde(deserialize_with = "rassylka_model::deserialize_instant")]
     at: DateTime<FixedOffset>,
     amount: Money,
     #[serde(default, borrow)]
     promotion_id: Option<Cow<'a, str>>,
-}
-
-/// An instant read by the model's quick reader (chrono's own for anything unusual, with
-/// chrono's error).
-fn instant<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<FixedOffset>, D::Error> {
-    struct Instant;
-    impl serde::de::Visitor<'_> for Instant {
-        type Value = DateTime<FixedOffset>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("an RFC 3339 instant")
-        }
-        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
-            rassylka_model::parse_instant(text).map_err(E::custom)
-        }
-    }
-    d.deserialize_str(Instant)
 }
 
 /// Bytes of input parsed at once: split in two at a line's end and parsed on two threads.
