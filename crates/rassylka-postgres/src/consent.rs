@@ -21,11 +21,9 @@ impl ConsentStore for PgStore {
             .execute(&self.pool)
             .await
             .map_err(db)?;
-        sqlx::query_scalar("SELECT value FROM secrets WHERE name = $1")
-            .bind(name)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db)
+        self.kept_secret(name)
+            .await?
+            .ok_or_else(|| StoreError::invalid("the journal kept no secret it was just given"))
     }
 
     async fn kept_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -165,19 +163,16 @@ impl ConsentStore for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
+        // The query keeps rows with a channel only.
         rows.iter()
-            .filter_map(|row| {
-                let reached = || -> Result<Option<ReachedAddress>, StoreError> {
-                    let Some(channel) = channel_from(row.try_get("channel").map_err(db)?)? else {
-                        return Ok(None);
-                    };
-                    Ok(Some(ReachedAddress {
-                        channel,
-                        address: row.try_get("address").map_err(db)?,
-                        status: DeliveryStatus::from_str(row.try_get("status").map_err(db)?)?,
-                    }))
-                };
-                reached().transpose()
+            .map(|row| {
+                let channel = channel_from(row.try_get("channel").map_err(db)?)?
+                    .ok_or_else(|| StoreError::invalid("a reached row without a channel"))?;
+                Ok(ReachedAddress {
+                    channel,
+                    address: row.try_get("address").map_err(db)?,
+                    status: DeliveryStatus::from_str(row.try_get("status").map_err(db)?)?,
+                })
             })
             .collect()
     }

@@ -23,15 +23,7 @@ impl ConsentStore for SqliteStore {
                 .await
                 .map_err(db)?;
         }
-        let kept: Option<Vec<u8>> = if self.consent_tables {
-            sqlx::query_scalar("SELECT value FROM secrets WHERE name = ?")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db)?
-        } else {
-            None
-        };
+        let kept = self.kept_secret(name).await?;
         // A read-only journal that has none cannot keep one: the candidate serves this
         // process, and links it signs verify nowhere else.
         Ok(kept.unwrap_or_else(|| candidate.to_vec()))
@@ -191,19 +183,16 @@ impl ConsentStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
+        // The query keeps rows with a channel only.
         rows.iter()
-            .filter_map(|row| {
-                let reached = || -> Result<Option<ReachedAddress>, StoreError> {
-                    let Some(channel) = channel_from(row.try_get("channel").map_err(db)?)? else {
-                        return Ok(None);
-                    };
-                    Ok(Some(ReachedAddress {
-                        channel,
-                        address: row.try_get("address").map_err(db)?,
-                        status: DeliveryStatus::from_str(row.try_get("status").map_err(db)?)?,
-                    }))
-                };
-                reached().transpose()
+            .map(|row| {
+                let channel = channel_from(row.try_get("channel").map_err(db)?)?
+                    .ok_or_else(|| StoreError::invalid("a reached row without a channel"))?;
+                Ok(ReachedAddress {
+                    channel,
+                    address: row.try_get("address").map_err(db)?,
+                    status: DeliveryStatus::from_str(row.try_get("status").map_err(db)?)?,
+                })
             })
             .collect()
     }

@@ -60,6 +60,13 @@ impl OutputFormat {
         u8::try_from(c).is_ok_and(|b| special[usize::from(b)])
     }
 
+    /// `value` escaped for this format, as a new string.
+    pub fn escape(self, value: &str) -> String {
+        let mut out = String::with_capacity(value.len() + 8);
+        self.escape_into(value, &mut out);
+        out
+    }
+
     /// Appends `value` to `out`, escaped for this format.
     pub fn escape_into(self, value: &str, out: &mut String) {
         match self {

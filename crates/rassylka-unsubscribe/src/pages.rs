@@ -2,18 +2,12 @@
 //! resources), every value escaped.
 
 use rassylka::UnsubscribePage;
+use rassylka::template::OutputFormat;
 
 const STYLE: &str = "body{font-family:Arial,Helvetica,sans-serif;background:#f4f4f4;color:#222;margin:0}\
 main{max-width:480px;margin:48px auto;background:#fff;padding:32px;border-radius:8px}\
 h1{font-size:22px;margin:0 0 16px}p{font-size:16px;line-height:1.5}\
 button{font-size:16px;padding:10px 20px;border:0;border-radius:4px;background:#c62828;color:#fff;cursor:pointer}";
-
-/// Text for HTML: `& < > " '` escaped (the template crate's HTML escaping).
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    rassylka::template::OutputFormat::Html.escape_into(text, &mut out);
-    out
-}
 
 fn page_html(title: &str, body: &str) -> String {
     format!(
@@ -22,13 +16,13 @@ fn page_html(title: &str, body: &str) -> String {
          <meta name=\"robots\" content=\"noindex\">\
          <title>{title}</title><style>{STYLE}</style></head>\
          <body><main><h1>{title}</h1>{body}</main></body></html>\n",
-        title = escape(title),
+        title = OutputFormat::Html.escape(title),
     )
 }
 
 fn whose(masked_address: Option<&str>) -> String {
     match masked_address {
-        Some(address) => format!("Адрес <b>{}</b>", escape(address)),
+        Some(address) => format!("Адрес <b>{}</b>", OutputFormat::Html.escape(address)),
         None => "Ваш адрес".to_owned(),
     }
 }

@@ -7,18 +7,12 @@ use rust_decimal::Decimal;
 
 use super::report::AttributionReport;
 use crate::history::money;
+use rassylka_template::OutputFormat;
 
 const WIDTH: u32 = 640;
 const HEIGHT: u32 = 320;
 const TREATED: RGBColor = RGBColor(0x1f, 0x77, 0xb4);
 const CONTROL: RGBColor = RGBColor(0xd6, 0x27, 0x28);
-
-/// Text for HTML: `& < > " '` escaped (the template crate's HTML escaping).
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    rassylka_template::OutputFormat::Html.escape_into(text, &mut out);
-    out
-}
 
 fn rub(amount: Decimal) -> String {
     format!("{} ₽", money(amount))
@@ -128,8 +122,8 @@ impl AttributionReport {
             .map(|(name, value)| {
                 format!(
                     "<tr><th>{}</th><td>{}</td></tr>",
-                    escape(name),
-                    escape(value)
+                    OutputFormat::Html.escape(name),
+                    OutputFormat::Html.escape(value)
                 )
             })
             .collect();
@@ -137,7 +131,7 @@ impl AttributionReport {
             Ok((svg, top)) => format!(
                 "<figure><div class=\"axis\">{}</div>{svg}<figcaption>Накопленная конверсия по дням \
                  после отправки (0–{} дн.): <span class=\"t\">■ получили сообщение</span>{}</figcaption></figure>",
-                escape(&format!("до {}", percent(top))),
+                OutputFormat::Html.escape(&format!("до {}", percent(top))),
                 self.window_days,
                 if self.holdout.is_some() {
                     " <span class=\"c\">■ контрольная группа</span>"
@@ -155,7 +149,7 @@ impl AttributionReport {
              .t{{color:#1f77b4}}.c{{color:#d62728}}figcaption{{font-size:14px;color:#555}}</style></head>\
              <body><h1>{title}</h1><p>Окно: {} дн. после отправки.</p><table>{table}</table>{figure}</body></html>\n",
             self.window_days,
-            title = escape(title),
+            title = OutputFormat::Html.escape(title),
         )
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rassylka_channels::UnsubscribeSettings;
 
 use super::UnsubscribeKeys;
+use rassylka_template::OutputFormat;
 
 /// The link when the settings give none: the `unsubscribe` example on this machine.
 pub(crate) const DEFAULT_URL: &str = "http://localhost:8080/u/{token}";
@@ -69,8 +70,8 @@ impl Links {
     pub(crate) fn html_with_footer(&self, html: &str, url: &str) -> String {
         let footer = format!(
             "<p style=\"font-size:12px;color:#777777\">{} <a href=\"{}\">Отписаться от рассылки</a></p>",
-            escape(&self.footer),
-            escape(url)
+            OutputFormat::Html.escape(&self.footer),
+            OutputFormat::Html.escape(url)
         );
         let at = html
             .to_ascii_lowercase()
@@ -82,11 +83,4 @@ impl Links {
         out.push_str(&html[at..]);
         out
     }
-}
-
-/// Text for HTML: `& < > " '` escaped (the template crate's HTML escaping).
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    rassylka_template::OutputFormat::Html.escape_into(text, &mut out);
-    out
 }

@@ -5,6 +5,8 @@
 
 mod planner;
 
+pub(crate) use planner::UNSUBSCRIBED;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 

@@ -19,6 +19,10 @@ use crate::mailing::{CompiledContent, DeliveryMode, Mailing};
 use crate::store::{DeliveryStatus, NewDelivery};
 use crate::{DispatchError, Problem};
 
+/// The reason an advertising delivery to someone who unsubscribed is journaled with, at the
+/// freeze and when a claimed batch is checked again.
+pub(crate) const UNSUBSCRIBED: &str = "unsubscribed";
+
 /// A channel's templates bound to one occurrence.
 struct PreparedContent {
     subject: Option<PreparedTemplate>,
@@ -278,7 +282,7 @@ impl<'m> Planner<'m> {
         };
         if self.advertising {
             let suppressed = if self.unsubscribed.contains(&r.id) {
-                Some("unsubscribed")
+                Some(UNSUBSCRIBED)
             } else if self.capped.contains(&r.id) {
                 Some("frequency_cap")
             } else {

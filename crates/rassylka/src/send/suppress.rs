@@ -9,10 +9,8 @@ use rassylka_model::MessageClass;
 use crate::DispatchError;
 use crate::dispatcher::Rassylka;
 use crate::mailing::Mailing;
+use crate::plan::UNSUBSCRIBED;
 use crate::store::{Delivery, GroupEffect, Outcome, Settle};
-
-/// The reason a suppressed delivery is journaled with (as at the freeze).
-const UNSUBSCRIBED: &str = "unsubscribed";
 
 /// Deliveries to send, and what to record for those not to send.
 type Split = (Vec<Delivery>, Vec<Settle>);
