@@ -221,10 +221,48 @@ pub(crate) fn stalled_and_continued(
     std::thread::sleep(Duration::from_millis(700));
     assert!(stalled.id() > 0);
     signal(&stalled, "-STOP");
+    // A process stopped inside an SQLite write transaction holds the file's lock until it
+    // runs again, and no other process can write (SQLite's locking, not the lease's): such a
+    // stop is let go and made again a moment later, so the test stops the worker between
+    // transactions, as a stall past the lease means here.
+    for _ in 0..20 {
+        if !sqlite_write_locked(db) {
+            break;
+        }
+        signal(&stalled, "-CONT");
+        std::thread::sleep(Duration::from_millis(37));
+        signal(&stalled, "-STOP");
+    }
     let rescuer = finished(worker(dir, db, channels, "1"));
     signal(&stalled, "-CONT");
     let stalled = finished(stalled);
     (report(&stalled), report(&rescuer))
+}
+
+/// Whether the SQLite journal at `db` is locked for writing now (never for PostgreSQL).
+fn sqlite_write_locked(db: &str) -> bool {
+    use sqlx::{Connection, SqliteConnection};
+    if db.starts_with("postgres") {
+        return false;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(db)
+            .busy_timeout(Duration::ZERO);
+        let Ok(mut conn) = SqliteConnection::connect_with(&options).await else {
+            return true;
+        };
+        let locked = sqlx::raw_sql("BEGIN IMMEDIATE; ROLLBACK;")
+            .execute(&mut conn)
+            .await
+            .is_err();
+        let _ = conn.close().await;
+        locked
+    })
 }
 
 /// A worker on the journal `db` stopped past its lease while another finishes its work, then
