@@ -76,6 +76,10 @@ async fn refuse_an_empty_file(path: &Path) -> Result<(), StoreError> {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The one connection this process writes through: SQLite drops a connection's page cache
+    /// whenever another connection wrote, so writes taking turns over several connections
+    /// would read the queue's pages again for every batch.
+    writer: SqlitePool,
     /// Writers of this process take turns here: SQLite would make them poll its lock,
     /// sleeping up to tens of milliseconds each time they collide.
     writing: Arc<tokio::sync::Mutex<()>>,
@@ -135,7 +139,10 @@ impl SqliteStore {
             .pragma("cache_size", "-16384")
             .page_size(8192)
             // Fewer, larger checkpoints while a big audience is written.
-            .pragma("wal_autocheckpoint", "8192");
+            .pragma("wal_autocheckpoint", "8192")
+            // Statement and savepoint journals (every multi-row update writes one) stay in
+            // memory instead of spilling to a temporary file through system calls.
+            .pragma("temp_store", "memory");
         SqliteStore::connect(options, None).await
     }
 
@@ -162,6 +169,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(db)?;
+        let writer = pool.clone();
         let version: i64 = sqlx::query_scalar("PRAGMA user_version")
             .fetch_one(&pool)
             .await
@@ -173,6 +181,7 @@ impl SqliteStore {
         }
         Ok(SqliteStore {
             pool,
+            writer,
             writing: Arc::default(),
             workers: Arc::default(),
             _temporary: None,
@@ -221,10 +230,18 @@ impl SqliteStore {
     ) -> Result<SqliteStore, StoreError> {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .connect_with(options.clone())
+            .await
+            .map_err(db)?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(options)
             .await
             .map_err(db)?;
-        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         let version: i64 = sqlx::query_scalar("PRAGMA user_version")
             .fetch_one(&mut *tx)
             .await
@@ -253,6 +270,7 @@ impl SqliteStore {
         tx.commit().await.map_err(db)?;
         Ok(SqliteStore {
             pool,
+            writer,
             writing: Arc::default(),
             workers: Arc::default(),
             _temporary: temporary,
@@ -271,11 +289,12 @@ impl SqliteStore {
         if !self.read_only {
             let _writing = self.writing.lock().await;
             sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db)?;
         }
         self.pool.close().await;
+        self.writer.close().await;
         Ok(())
     }
 }

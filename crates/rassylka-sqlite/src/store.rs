@@ -42,7 +42,11 @@ impl SqliteStore {
         StoreError,
     > {
         let writing = self.writing.lock().await;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        let tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db)?;
         Ok((writing, tx))
     }
 }
@@ -282,7 +286,11 @@ impl OccurrenceStore for SqliteStore {
         // or another) waits for the commit and then finds the occurrence frozen. Ids are
         // given here, so that a delivery and its message share one.
         let writing = Arc::clone(&self.writing).lock_owned().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db)?;
         let state: Option<String> =
             sqlx::query_scalar("SELECT state FROM occurrences WHERE id = ?")
                 .bind(occurrence_id)
