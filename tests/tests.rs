@@ -5,6 +5,7 @@ mod crash;
 mod faults;
 mod fuzz;
 mod history_cli;
+mod limits;
 mod notify_cli;
 mod occurrences_cli;
 mod outage;

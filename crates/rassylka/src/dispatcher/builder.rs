@@ -31,6 +31,9 @@ pub struct Config {
     pub backoff: (Duration, Duration),
     /// How long a claim lasts without renewal (renewed every third of it while sending).
     pub lease: Duration,
+    /// How often a sending worker reads again what the journal says the channels' daily and
+    /// monthly provider limits have spent, so other workers' sends count against them.
+    pub usage_refresh: Duration,
     /// This worker's id in the journal; unique per process by default.
     pub worker_id: String,
     /// Deliveries written per journal transaction while freezing: each commit rewrites the
@@ -56,6 +59,7 @@ impl Default for Config {
             skip_malformed: false,
             backoff: (Duration::from_secs(1), Duration::from_secs(600)),
             lease: Duration::from_secs(60),
+            usage_refresh: Duration::from_secs(10),
             worker_id: default_worker_id(),
             freeze_batch: 10_000,
             notices: None,
@@ -194,6 +198,14 @@ impl RassylkaBuilder {
     /// that dies or stalls longer loses its claims to recovery by any other.
     pub fn lease(mut self, length: Duration) -> Self {
         self.config.lease = length.max(Duration::from_millis(100));
+        self
+    }
+
+    /// How often a sending worker reads again what the journal counts against the channels'
+    /// provider limits (default 10 s, at least 10 ms): workers sharing an account overshoot a
+    /// limit by at most what they send meanwhile; each read is two counts per limited channel.
+    pub fn usage_refresh(mut self, every: Duration) -> Self {
+        self.config.usage_refresh = every.max(Duration::from_millis(10));
         self
     }
 

@@ -32,10 +32,6 @@ use outage::OutageWatch;
 /// How often a send loop reads the mailing's state to notice a pause or a cancel.
 const STATE_CHECK: Duration = Duration::from_millis(100);
 
-/// How often a send loop reads again what the journal says the provider limits' days and
-/// months have spent.
-const USAGE_REFRESH: Duration = Duration::from_secs(10);
-
 /// How long a worker waits before looking again at rows another live worker is sending.
 const OTHERS_POLL: Duration = Duration::from_millis(200);
 
@@ -138,6 +134,15 @@ impl Rassylka {
         let _renewal = Renewal::start(store.clone(), occurrence.id, lease.clone());
         self.start_account_usage().await?;
         let mut usage_read = std::time::Instant::now();
+        let refresh = self.inner.config.usage_refresh;
+        // Channels with provider limits: only they need the journal's count read again.
+        let limited: Vec<ChannelKind> = self
+            .inner
+            .channels
+            .iter()
+            .filter(|(_, channel)| channel.account_limits().is_some())
+            .map(|(kind, _)| *kind)
+            .collect();
         let list = match mailing.class {
             MessageClass::Advertising if self.inner.channels.contains_key(&ChannelKind::Email) => {
                 Some(std::sync::Arc::new((
@@ -189,8 +194,9 @@ impl Rassylka {
             // Other workers spend the same provider limits: their count is read again now
             // and then, so together they overshoot by at most what they send meanwhile.
             // Only between batches: a batch this worker holds counts as `sending` in the journal
-            // and again when the channel sends it.
-            if next.is_none() && usage_read.elapsed() >= USAGE_REFRESH {
+            // and again when the channel sends it. (When the count is due, the last results
+            // were recorded without claiming the next batch.)
+            if next.is_none() && usage_read.elapsed() >= refresh {
                 if let Err(e) = self.start_account_usage().await {
                     self.requeue(occurrence.id, &lease, next.take()).await?;
                     return Err(e);
@@ -325,8 +331,11 @@ impl Rassylka {
             }
             results.append(&mut postponed);
             results.append(&mut suppressed);
-            // The next batch is claimed with these results unless the mailing stops here.
-            let recorded = if matches!(verdict, Verdict::Continue) {
+            // The next batch is claimed with these results unless the mailing stops here, or
+            // the limits' count is to be read before it.
+            let recorded = if matches!(verdict, Verdict::Continue)
+                && (limited.is_empty() || usage_read.elapsed() < refresh)
+            {
                 match store
                     .record_and_claim(occurrence.id, &lease, &results, now, concurrency)
                     .await
