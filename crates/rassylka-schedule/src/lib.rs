@@ -76,7 +76,7 @@ pub use misfire::{
     CatchUp, CatchUpRun, Due, MISSED_LIMIT, Misfire, ON_TIME, ONCE_GRACE, REPEATING_GRACE_CAP,
 };
 pub use schedule::{Every, Occurrence, Occurrences, Schedule, parse_zone};
-pub use window::{SendWindow, next_local_midnight, recipient_zone};
+pub use window::{SendWindow, local_day_start, next_local_midnight, recipient_zone};
 
 // Re-exported so callers name zones with the same type the crate takes.
 pub use chrono_tz::Tz;

@@ -170,11 +170,15 @@ impl From<SendWindow> for RawWindow {
 /// quota renews. Midnight may fall in a DST gap somewhere; the first valid hour is taken.
 pub fn next_local_midnight(at: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
     let tomorrow = at.with_timezone(&zone).date_naive() + chrono::Days::new(1);
-    (0..24)
-        .find_map(|h| {
-            tomorrow
-                .and_hms_opt(h, 0, 0)
-                .and_then(|t| t.and_local_timezone(zone).earliest())
-        })
-        .map_or(at + chrono::TimeDelta::days(1), |t| t.with_timezone(&Utc))
+    local_day_start(tomorrow, zone).unwrap_or(at + chrono::TimeDelta::days(1))
+}
+
+/// The first instant of `date` in `zone`: its midnight, or the first whole hour after a DST
+/// gap that swallowed midnight; `None` only for a date outside chrono's range.
+pub fn local_day_start(date: chrono::NaiveDate, zone: Tz) -> Option<DateTime<Utc>> {
+    (0..24).find_map(|h| {
+        date.and_hms_opt(h, 0, 0)
+            .and_then(|t| t.and_local_timezone(zone).earliest())
+            .map(|t| t.with_timezone(&Utc))
+    })
 }

@@ -147,3 +147,22 @@ fn the_repeated_hour_of_a_fall_back_enters_the_window_again() {
         Some(instant("2025-10-26T01:00:00Z"))
     );
 }
+
+#[test]
+fn a_day_starts_at_midnight_or_at_the_first_hour_after_a_gap_that_swallowed_it() {
+    use rassylka_schedule::{local_day_start, next_local_midnight};
+    let day = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap();
+    assert_eq!(
+        local_day_start(day("2026-12-01"), Tz::Europe__Moscow),
+        Some(instant("2026-11-30T21:00:00Z"))
+    );
+    // Havana moves its clocks from 00:00 to 01:00 on 2026-03-08: the day starts at 01:00 CDT.
+    assert_eq!(
+        local_day_start(day("2026-03-08"), Tz::America__Havana),
+        Some(instant("2026-03-08T05:00:00Z"))
+    );
+    assert_eq!(
+        next_local_midnight(instant("2026-03-07T12:00:00-05:00"), Tz::America__Havana),
+        instant("2026-03-08T05:00:00Z")
+    );
+}

@@ -3,22 +3,11 @@
 //! says was sent (or is being sent, or may have been) in the provider's day and month, so
 //! separate processes share the limits.
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
-use chrono_tz::Tz;
+use chrono::Datelike;
+use rassylka_schedule::local_day_start;
 
 use crate::DispatchError;
 use crate::dispatcher::Rassylka;
-
-/// The instant `date` begins in `zone`: its midnight, or the first hour after a DST gap that
-/// swallowed midnight.
-fn start_of(date: NaiveDate, zone: Tz) -> Option<DateTime<Utc>> {
-    (0..4).find_map(|hour| {
-        date.and_time(NaiveTime::from_hms_opt(hour, 0, 0)?)
-            .and_local_timezone(zone)
-            .earliest()
-            .map(|at| at.to_utc())
-    })
-}
 
 impl Rassylka {
     /// Starts the counters of every channel that has account limits at the journal's count.
@@ -30,9 +19,10 @@ impl Rassylka {
             };
             let today = now.with_timezone(&limits.zone).date_naive();
             let first = today.with_day(1).unwrap_or(today);
-            let (Some(day_start), Some(month_start)) =
-                (start_of(today, limits.zone), start_of(first, limits.zone))
-            else {
+            let (Some(day_start), Some(month_start)) = (
+                local_day_start(today, limits.zone),
+                local_day_start(first, limits.zone),
+            ) else {
                 continue;
             };
             let store = self.store();
