@@ -135,14 +135,12 @@ impl Rassylka {
         self.start_account_usage().await?;
         let mut usage_read = std::time::Instant::now();
         let refresh = self.inner.config.usage_refresh;
-        // Channels with provider limits: only they need the journal's count read again.
-        let limited: Vec<ChannelKind> = self
+        // Only channels with provider limits need the journal's count read again.
+        let limited = self
             .inner
             .channels
-            .iter()
-            .filter(|(_, channel)| channel.account_limits().is_some())
-            .map(|(kind, _)| *kind)
-            .collect();
+            .values()
+            .any(|channel| channel.account_limits().is_some());
         let list = match mailing.class {
             MessageClass::Advertising if self.inner.channels.contains_key(&ChannelKind::Email) => {
                 Some(std::sync::Arc::new((
@@ -334,7 +332,7 @@ impl Rassylka {
             // The next batch is claimed with these results unless the mailing stops here, or
             // the limits' count is to be read before it.
             let recorded = if matches!(verdict, Verdict::Continue)
-                && (limited.is_empty() || usage_read.elapsed() < refresh)
+                && (!limited || usage_read.elapsed() < refresh)
             {
                 match store
                     .record_and_claim(occurrence.id, &lease, &results, now, concurrency)
