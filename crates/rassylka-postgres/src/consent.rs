@@ -144,6 +144,33 @@ impl ConsentStore for PgStore {
         Ok(u64::try_from(sends).unwrap_or_default())
     }
 
+    async fn sends_since_both(
+        &self,
+        channel: ChannelKind,
+        first: DateTime<Utc>,
+        second: DateTime<Utc>,
+    ) -> Result<(u64, u64), StoreError> {
+        // One scan from the earlier instant; each count keeps the rows from its own.
+        let (first_sends, second_sends): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE (status = 'sent' AND sent_at >= $2) OR (status <> 'sent' AND updated_at >= $2)),
+                    count(*) FILTER (WHERE (status = 'sent' AND sent_at >= $3) OR (status <> 'sent' AND updated_at >= $3))
+             FROM deliveries WHERE channel = $1
+               AND ((status = 'sent' AND sent_at >= $4)
+                 OR (status IN ('sending', 'unknown') AND updated_at >= $4))",
+        )
+        .bind(channel.as_str())
+        .bind(millis(first))
+        .bind(millis(second))
+        .bind(millis(first.min(second)))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok((
+            u64::try_from(first_sends).unwrap_or_default(),
+            u64::try_from(second_sends).unwrap_or_default(),
+        ))
+    }
+
     async fn addresses(
         &self,
         mailing_id: &str,

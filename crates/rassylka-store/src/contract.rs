@@ -480,6 +480,24 @@ pub trait ConsentStore: Send + Sync {
         since: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
 
+    /// [`Self::sends_since`] `first` and `second` at once (a provider's day and month): a
+    /// backend answers both from one look at the journal, which a sending worker takes every
+    /// few seconds. The default asks twice.
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    async fn sends_since_both(
+        &self,
+        channel: ChannelKind,
+        first: DateTime<Utc>,
+        second: DateTime<Utc>,
+    ) -> Result<(u64, u64), StoreError> {
+        Ok((
+            self.sends_since(channel, first).await?,
+            self.sends_since(channel, second).await?,
+        ))
+    }
+
     /// The channels and addresses of every delivery of any occurrence of `mailing_id` to
     /// `recipient_id` that has both, newest first, with their status.
     ///

@@ -179,6 +179,26 @@ pub async fn reach_sends_and_addresses_are_counted(store: Arc<dyn Store>) {
     let sending = store.claim(first.id, &long("w2"), now(), 1).await.unwrap();
     assert_eq!(sending.len(), 1);
     assert_eq!(sends(ChannelKind::Telegram).await, 2);
+    // Both counts from one look equal the two looks, whichever instant comes first.
+    for (a, b) in [(since, later), (later, since), (since, since)] {
+        assert_eq!(
+            store
+                .sends_since_both(ChannelKind::Telegram, a, b)
+                .await
+                .unwrap(),
+            (
+                store.sends_since(ChannelKind::Telegram, a).await.unwrap(),
+                store.sends_since(ChannelKind::Telegram, b).await.unwrap()
+            )
+        );
+    }
+    assert_eq!(
+        store
+            .sends_since_both(ChannelKind::Telegram, since, later)
+            .await
+            .unwrap(),
+        (2, 0)
+    );
 
     let seen: Vec<(ChannelKind, String, DeliveryStatus)> = store
         .addresses("m-1", "c-1")

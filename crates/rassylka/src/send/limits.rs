@@ -26,8 +26,9 @@ impl Rassylka {
                 continue;
             };
             let store = self.store();
-            let sent_today = store.sends_since(*kind, day_start).await?;
-            let sent_this_month = store.sends_since(*kind, month_start).await?;
+            let (sent_today, sent_this_month) = store
+                .sends_since_both(*kind, day_start, month_start)
+                .await?;
             channel.start_usage(sent_today, sent_this_month);
         }
         Ok(())
