@@ -77,20 +77,26 @@ impl Freeze for PgFreeze {
             for d in rest.by_ref().take(INSERT_CHUNK) {
                 c.push(d);
             }
-            // Ids come in write order from the sequence, so a delivery and its message share one.
-            let ids: Vec<i64> = sqlx::query_scalar(
-                "SELECT nextval('delivery_ids') FROM generate_series(1, $1) ORDER BY 1",
-            )
-            .bind(i64::try_from(c.key.len()).unwrap_or(i64::MAX))
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(db)?;
+            // One statement per chunk: ids come from the sequence in the chunk's order, and a
+            // delivery and its message share one.
             sqlx::query(
-                "INSERT INTO messages (id, delivery_key, recipient_id, address, booking_id, units, subject, text, html, image)
-                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],
-                     $7::text[], $8::text[], $9::text[], $10::text[])",
+                "WITH src AS MATERIALIZED (
+                     SELECT nextval('delivery_ids') AS id, u.* FROM (
+                         SELECT * FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
+                             $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
+                             $14::int[], $15::text[], $16::bigint[], $17::text[], $18::text[])
+                         WITH ORDINALITY AS u(delivery_key, recipient_id, address, booking_id, units,
+                             subject, text, html, image, channel, group_key, rank, status, not_before,
+                             cost, error, n)
+                         ORDER BY n) u),
+                 written AS (
+                     INSERT INTO messages (id, delivery_key, recipient_id, address, booking_id, units, subject, text, html, image)
+                     SELECT id, delivery_key, recipient_id, address, booking_id, units, subject, text, html, image FROM src)
+                 INSERT INTO deliveries (occurrence_id, updated_at, id, channel, group_key, rank, status, not_before, cost, error)
+                 SELECT $1, $2, id, channel, group_key, rank, status, not_before, cost, error FROM src",
             )
-            .bind(&ids)
+            .bind(self.occurrence_id)
+            .bind(self.now)
             .bind(c.key)
             .bind(c.recipient)
             .bind(c.address)
@@ -100,17 +106,6 @@ impl Freeze for PgFreeze {
             .bind(c.text)
             .bind(c.html)
             .bind(c.image)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(db)?;
-            sqlx::query(
-                "INSERT INTO deliveries (occurrence_id, updated_at, id, channel, group_key, rank, status, not_before, cost, error)
-                 SELECT $1, $2, * FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::int[], $7::text[],
-                     $8::bigint[], $9::text[], $10::text[])",
-            )
-            .bind(self.occurrence_id)
-            .bind(self.now)
-            .bind(&ids)
             .bind(c.channel)
             .bind(c.group)
             .bind(c.rank)
