@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -51,7 +52,7 @@ pub trait RecipientSource: Send + Sync {
 pub struct JsonlFile {
     path: PathBuf,
     threads: usize,
-    no_mailings: Mutex<Vec<(String, bool)>>,
+    no_mailings: Mutex<HashMap<String, bool>>,
 }
 
 impl JsonlFile {
@@ -64,7 +65,7 @@ impl JsonlFile {
         JsonlFile {
             path: path.into(),
             threads: cores.saturating_sub(1).max(1),
-            no_mailings: Mutex::new(Vec::new()),
+            no_mailings: Mutex::new(HashMap::new()),
         }
     }
 
@@ -90,7 +91,7 @@ impl RecipientSource for JsonlFile {
         let lines = read_jsonl_parallel(file, self.threads);
         Ok(Box::pin(stream::iter(lines.map(move |item| match item {
             Ok(mut r) => {
-                if let Some((_, flag)) = overrides.iter().rev().find(|(id, _)| *id == r.id) {
+                if let Some(flag) = overrides.get(&r.id) {
                     r.no_mailings = *flag;
                 }
                 Ok(r)
@@ -119,7 +120,7 @@ impl RecipientSource for JsonlFile {
         self.no_mailings
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push((recipient_id.to_owned(), value));
+            .insert(recipient_id.to_owned(), value);
         Ok(())
     }
 }

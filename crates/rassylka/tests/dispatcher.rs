@@ -1238,3 +1238,39 @@ async fn an_email_with_its_own_html_does_not_take_the_sms_text_as_its_text_part(
         mail.text
     );
 }
+
+#[tokio::test]
+async fn a_recipient_file_keeps_the_last_unsubscribe_or_resubscribe_for_later_scans() {
+    use futures_util::StreamExt;
+    use rassylka::RecipientSource;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("people.jsonl");
+    std::fs::write(
+        &file,
+        "{\"id\": \"a\"}\n{\"id\": \"b\", \"no_mailings\": true}\n{\"id\": \"c\"}\n",
+    )
+    .unwrap();
+    let source = rassylka::JsonlFile::new(&file);
+    source.set_no_mailings("a", true).await.unwrap();
+    source.set_no_mailings("a", false).await.unwrap();
+    source.set_no_mailings("b", false).await.unwrap();
+    source.set_no_mailings("c", true).await.unwrap();
+    let flags: Vec<(String, bool)> = source
+        .scan()
+        .await
+        .unwrap()
+        .map(|item| {
+            let r = item.unwrap();
+            (r.id, r.no_mailings)
+        })
+        .collect()
+        .await;
+    assert_eq!(
+        flags,
+        [
+            ("a".to_owned(), false),
+            ("b".to_owned(), false),
+            ("c".to_owned(), true)
+        ]
+    );
+}
