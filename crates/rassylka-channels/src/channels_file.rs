@@ -116,8 +116,12 @@ impl ChannelsFile {
     ) -> Result<BTreeMap<ChannelKind, Arc<dyn Channel>>, ChannelError> {
         let resolved = self.resolve_secrets(env)?;
         let mut channels: BTreeMap<ChannelKind, Arc<dyn Channel>> = BTreeMap::new();
-        let mut add = |kind: ChannelKind, channel: Arc<dyn Channel>, secrets: Vec<&Secret>| {
-            let secrets = secrets.iter().map(|s| s.expose().to_owned()).collect();
+        // Each adapter is wrapped so that its errors never carry its own secrets, read out
+        // before its settings move into it.
+        let exposed = |secrets: Vec<&Secret>| -> Vec<String> {
+            secrets.iter().map(|s| s.expose().to_owned()).collect()
+        };
+        let mut add = |kind: ChannelKind, channel: Arc<dyn Channel>, secrets: Vec<String>| {
             let redacting = crate::redact::Redacting {
                 inner: channel,
                 secrets,
@@ -125,54 +129,36 @@ impl ChannelsFile {
             channels.insert(kind, Arc::new(redacting) as Arc<dyn Channel>);
         };
         if let Some(settings) = resolved.telegram {
-            let secrets = [settings.bot_token.clone()];
-            add(
-                ChannelKind::Telegram,
-                build::telegram(settings)?,
-                secrets.iter().collect(),
-            );
+            let secrets = exposed(vec![&settings.bot_token]);
+            add(ChannelKind::Telegram, build::telegram(settings)?, secrets);
         }
         if let Some(settings) = resolved.vk {
-            let secrets = [settings.token.clone()];
-            add(
-                ChannelKind::Vk,
-                build::vk(settings)?,
-                secrets.iter().collect(),
-            );
+            let secrets = exposed(vec![&settings.token]);
+            add(ChannelKind::Vk, build::vk(settings)?, secrets);
         }
         if let Some(settings) = resolved.sms {
-            let secrets: Vec<Secret> = match &settings {
-                SmsSettings::Smsru(s) => vec![s.api_id.clone()],
-                SmsSettings::Smsc(s) => s.password.iter().chain(&s.api_key).cloned().collect(),
-            };
-            add(
-                ChannelKind::Sms,
-                build::sms(settings)?,
-                secrets.iter().collect(),
-            );
+            let secrets = exposed(match &settings {
+                SmsSettings::Smsru(s) => vec![&s.api_id],
+                SmsSettings::Smsc(s) => s.password.iter().chain(&s.api_key).collect(),
+            });
+            add(ChannelKind::Sms, build::sms(settings)?, secrets);
         }
         if let Some(settings) = resolved.email {
-            let secrets: Vec<Secret> = settings
-                .smtp
-                .iter()
-                .filter_map(|s| s.password.clone())
-                .chain(settings.haskimail.iter().map(|h| h.server_token.clone()))
-                .collect();
-            add(
-                ChannelKind::Email,
-                build::email(settings)?,
-                secrets.iter().collect(),
+            let secrets = exposed(
+                settings
+                    .smtp
+                    .iter()
+                    .filter_map(|s| s.password.as_ref())
+                    .chain(settings.haskimail.iter().map(|h| &h.server_token))
+                    .collect(),
             );
+            add(ChannelKind::Email, build::email(settings)?, secrets);
         }
         if let Some(settings) = resolved.push {
-            let secrets: Vec<Secret> = match &settings {
-                PushSettings::Http(h) => vec![h.token.clone()],
-            };
-            add(
-                ChannelKind::Push,
-                build::push(settings)?,
-                secrets.iter().collect(),
-            );
+            let secrets = exposed(match &settings {
+                PushSettings::Http(h) => vec![&h.token],
+            });
+            add(ChannelKind::Push, build::push(settings)?, secrets);
         }
         Ok(channels)
     }
