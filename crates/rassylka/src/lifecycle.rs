@@ -32,28 +32,29 @@ impl Rassylka {
         })
     }
 
-    /// The instant a preview plans for: the next occurrence's, else now (the frequency cap
-    /// counts the occurrences near it, as the run will).
-    pub(crate) fn default_fired_at(&self, mailing: &Mailing) -> DateTime<Utc> {
-        let now = self.now();
-        mailing
+    /// What a preview plans for: the instant the frequency cap counts back from and the date
+    /// the rules evaluate on. By default the next occurrence's (else now and today in the
+    /// mailing's zone); for an asked date, that date, with the occurrence that fires on it
+    /// (else the date's first instant), as the run on that day would count.
+    pub(crate) fn preview_moment(
+        &self,
+        mailing: &Mailing,
+        on: Option<NaiveDate>,
+    ) -> (DateTime<Utc>, NaiveDate) {
+        let zone = mailing.zone();
+        let from = on
+            .and_then(|date| rassylka_schedule::local_day_start(date, zone))
+            .unwrap_or_else(|| self.now());
+        let next = mailing
             .schedule
             .as_ref()
-            .and_then(|s| s.next_after(now - TimeDelta::seconds(1)))
-            .map_or(now, |o| o.utc())
-    }
-
-    /// The date a preview evaluates on: the next occurrence's, else today in the zone.
-    pub(crate) fn default_today(&self, mailing: &Mailing) -> NaiveDate {
-        let now = self.now();
-        mailing
-            .schedule
-            .as_ref()
-            .and_then(|s| s.next_after(now - TimeDelta::seconds(1)))
-            .map_or_else(
-                || now.with_timezone(&mailing.zone()).date_naive(),
-                |o| o.evaluation_date(),
-            )
+            .and_then(|s| s.next_after(from - TimeDelta::seconds(1)));
+        match (on, next) {
+            (Some(date), Some(o)) if o.evaluation_date() == date => (o.utc(), date),
+            (Some(date), _) => (from, date),
+            (None, Some(o)) => (o.utc(), o.evaluation_date()),
+            (None, None) => (from, from.with_timezone(&zone).date_naive()),
+        }
     }
 }
 

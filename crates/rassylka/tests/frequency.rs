@@ -90,4 +90,8 @@ async fn the_frequency_cap_counts_advertising_occurrences_across_mailings() {
     w.dispatcher.save(&later).await.unwrap();
     let preview = w.dispatcher.preview(&later, None).await.unwrap();
     assert_eq!(preview.per_channel.get(&ChannelKind::Email), Some(&3));
+    // Asked for a date, it counts back from that date, as a run on that day would.
+    let on_the_10th = chrono::NaiveDate::from_ymd_opt(2026, 12, 10);
+    let preview = w.dispatcher.preview(&later, on_the_10th).await.unwrap();
+    assert_eq!(preview.per_channel.get(&ChannelKind::Email), Some(&0));
 }

@@ -179,15 +179,14 @@ impl Rassylka {
         mailing: &Mailing,
         today: Option<NaiveDate>,
     ) -> Result<(u64, CostReport), DispatchError> {
-        let today = today.unwrap_or_else(|| self.default_today(mailing));
+        let (fired_at, today) = self.preview_moment(mailing, today);
         let mut planner = Planner::new(
             mailing,
             today,
-            self.now(),
+            fired_at,
             format!("{}/preview", mailing.id),
             &self.inner.config.tariffs,
         )?;
-        let fired_at = self.default_fired_at(mailing);
         self.prepare_consent(&mut planner, mailing, fired_at, None)
             .await?;
         let mut totals = CostReport::default();
