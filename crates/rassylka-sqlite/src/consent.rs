@@ -147,17 +147,8 @@ impl ConsentStore for SqliteStore {
         channel: ChannelKind,
         since: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let sends: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM deliveries WHERE channel = ?1
-               AND ((status = 'sent' AND sent_at >= ?2)
-                 OR (status IN ('sending', 'unknown') AND updated_at >= ?2))",
-        )
-        .bind(channel.as_str())
-        .bind(millis(since))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(u64::try_from(sends).unwrap_or_default())
+        // One counting rule per backend: the pair's query, asked for one instant.
+        Ok(self.sends_since_both(channel, since, since).await?.0)
     }
 
     async fn sends_since_both(

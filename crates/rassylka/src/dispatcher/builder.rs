@@ -203,7 +203,7 @@ impl RassylkaBuilder {
 
     /// How often a sending worker reads again what the journal counts against the channels'
     /// provider limits (default 10 s, at least 10 ms): workers sharing an account overshoot a
-    /// limit by at most what they send meanwhile; each read is two counts per limited channel.
+    /// limit by at most what they send meanwhile; each read is one count per limited channel.
     pub fn usage_refresh(mut self, every: Duration) -> Self {
         self.config.usage_refresh = every.max(Duration::from_millis(10));
         self

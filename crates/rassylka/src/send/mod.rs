@@ -194,7 +194,7 @@ impl Rassylka {
             // Only between batches: a batch this worker holds counts as `sending` in the journal
             // and again when the channel sends it. (When the count is due, the last results
             // were recorded without claiming the next batch.)
-            if next.is_none() && usage_read.elapsed() >= refresh {
+            if limited && next.is_none() && usage_read.elapsed() >= refresh {
                 if let Err(e) = self.start_account_usage().await {
                     self.requeue(occurrence.id, &lease, next.take()).await?;
                     return Err(e);
