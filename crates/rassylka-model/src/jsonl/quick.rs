@@ -93,8 +93,13 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    /// The byte under the cursor.
+    fn byte(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
     fn space(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.text.as_bytes().get(self.at) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.byte() {
             self.at += 1;
         }
     }
@@ -102,12 +107,12 @@ impl<'a> Cursor<'a> {
     /// Takes `byte` after any space.
     fn take(&mut self, byte: u8) -> Option<()> {
         self.space();
-        (self.text.as_bytes().get(self.at) == Some(&byte)).then(|| self.at += 1)
+        (self.byte() == Some(byte)).then(|| self.at += 1)
     }
 
     fn peek(&mut self) -> Option<u8> {
         self.space();
-        self.text.as_bytes().get(self.at).copied()
+        self.byte()
     }
 
     fn literal(&mut self, word: &[u8]) -> bool {
@@ -130,7 +135,7 @@ impl<'a> Cursor<'a> {
         // Values are short: a plain loop beats a vectorised search and checks control
         // characters (which JSON refuses inside strings) on the way.
         loop {
-            match *self.text.as_bytes().get(self.at)? {
+            match self.byte()? {
                 b'"' => break,
                 b'\\' | 0..0x20 => return None,
                 _ => self.at += 1,
@@ -184,20 +189,20 @@ impl<'a> Cursor<'a> {
     fn number(&mut self) -> Option<&'a str> {
         self.space();
         let start = self.at;
-        if self.text.as_bytes().get(self.at) == Some(&b'-') {
+        if self.byte() == Some(b'-') {
             self.at += 1;
         }
         let digits = self.digits();
         if digits == 0 || (digits > 1 && self.text.as_bytes()[self.at - digits] == b'0') {
             return None;
         }
-        if self.text.as_bytes().get(self.at) == Some(&b'.') {
+        if self.byte() == Some(b'.') {
             self.at += 1;
             if self.digits() == 0 {
                 return None;
             }
         }
-        if let Some(b'e' | b'E') = self.text.as_bytes().get(self.at) {
+        if let Some(b'e' | b'E') = self.byte() {
             return None;
         }
         self.text.get(start..self.at)
@@ -205,12 +210,7 @@ impl<'a> Cursor<'a> {
 
     fn digits(&mut self) -> usize {
         let start = self.at;
-        while self
-            .text
-            .as_bytes()
-            .get(self.at)
-            .is_some_and(u8::is_ascii_digit)
-        {
+        while self.byte().is_some_and(|b| b.is_ascii_digit()) {
             self.at += 1;
         }
         self.at - start
