@@ -143,11 +143,17 @@ impl ConsentStore for PgStore {
     ) -> Result<(u64, u64), StoreError> {
         // One scan from the earlier instant; each count keeps the rows from its own.
         let (first_sends, second_sends): (i64, i64) = sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE (status = 'sent' AND sent_at >= $2) OR (status <> 'sent' AND updated_at >= $2)),
-                    count(*) FILTER (WHERE (status = 'sent' AND sent_at >= $3) OR (status <> 'sent' AND updated_at >= $3))
-             FROM deliveries WHERE channel = $1
-               AND ((status = 'sent' AND sent_at >= $4)
-                 OR (status IN ('sending', 'unknown') AND updated_at >= $4))",
+            "SELECT count(*) FILTER (WHERE at >= $2), count(*) FILTER (WHERE at >= $3) FROM (
+                 SELECT CASE WHEN status = 'sent' THEN sent_at ELSE updated_at END AS at
+                 FROM deliveries WHERE channel = $1
+                   AND ((status = 'sent' AND sent_at >= $4)
+                     OR (status IN ('sending', 'unknown') AND updated_at >= $4))
+                 UNION ALL
+                 -- Fresh rows in flight count from their batch's claim.
+                 SELECT b.claimed_at FROM claim_batches b
+                 JOIN deliveries d ON d.occurrence_id = b.occurrence_id AND d.status = 'fresh'
+                     AND d.id BETWEEN b.first_id AND b.last_id
+                 WHERE d.channel = $1 AND b.claimed_at >= $4) s",
         )
         .bind(channel.as_str())
         .bind(millis(first))
@@ -170,7 +176,7 @@ impl ConsentStore for PgStore {
         let rows = sqlx::query(
             "SELECT d.channel, d.status, m.address
              FROM messages m
-             JOIN deliveries d ON d.id = m.id
+             JOIN delivery_rows d ON d.id = m.id
              JOIN occurrences o ON o.id = d.occurrence_id
              WHERE m.recipient_id = $1 AND o.mailing_id = $2
                AND d.channel IS NOT NULL AND m.address IS NOT NULL

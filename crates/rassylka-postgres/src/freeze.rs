@@ -93,7 +93,9 @@ impl Freeze for PgFreeze {
                      INSERT INTO messages (id, delivery_key, recipient_id, address, booking_id, units, subject, text, html, image)
                      SELECT id, delivery_key, recipient_id, address, booking_id, units, subject, text, html, image FROM src)
                  INSERT INTO deliveries (occurrence_id, updated_at, id, channel, group_key, rank, status, not_before, cost, error)
-                 SELECT $1, $2, id, channel, group_key, rank, status, not_before, cost, error FROM src",
+                 SELECT $1, $2, id, channel, group_key, rank,
+                     CASE WHEN status = 'queued' AND not_before = 0 THEN 'fresh' ELSE status END,
+                     not_before, cost, error FROM src",
             )
             .bind(self.occurrence_id)
             .bind(self.now)

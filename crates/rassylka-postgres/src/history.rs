@@ -24,7 +24,7 @@ impl HistoryStore for PgStore {
         .await
         .map_err(db)?;
         let rows = sqlx::query(
-            "SELECT channel, status, cost, count(*) AS n FROM deliveries WHERE occurrence_id = $1
+            "SELECT channel, status, cost, count(*) AS n FROM delivery_rows WHERE occurrence_id = $1
              GROUP BY channel, status, cost",
         )
         .bind(occurrence_id)
@@ -64,7 +64,7 @@ impl HistoryStore for PgStore {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         sqlx::query(
-            "SELECT d.*, m.* FROM deliveries d JOIN messages m ON m.id = d.id
+            "SELECT d.*, m.* FROM delivery_rows d JOIN messages m ON m.id = d.id
              WHERE d.occurrence_id = $1 AND d.id > $2
              AND ($3::text IS NULL OR d.status = $3) AND ($4::text IS NULL OR m.recipient_id = $4)
              ORDER BY d.id LIMIT $5",
@@ -91,7 +91,7 @@ impl HistoryStore for PgStore {
     ) -> Result<Vec<OutcomeRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT d.id, m.recipient_id, d.sent_at, d.error, d.cost
-             FROM deliveries d JOIN messages m ON m.id = d.id
+             FROM delivery_rows d JOIN messages m ON m.id = d.id
              WHERE d.occurrence_id = $1 AND d.id > $2 AND d.status = $3
              ORDER BY d.id LIMIT $4",
         )

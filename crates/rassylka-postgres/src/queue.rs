@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use sqlx::PgConnection;
 
+use crate::batches::{held_batches, release_settled, still_held};
 use crate::db;
 use crate::rows::delivery_from_row;
 use crate::schema::NOW_MS;
@@ -111,16 +112,6 @@ async fn claim_from(
     rows.iter().map(delivery_from_row).collect()
 }
 
-/// The condition a row must meet for a result under `fence` (`$3`), beside being `sending` at
-/// the settled attempt.
-fn held(fence: Fence<'_>) -> String {
-    match fence {
-        Fence::Holder(_) => "d.worker = $3".into(),
-        // `$3` is bound but unused: a NULL text keeps the parameter list the same.
-        Fence::Expired => format!("d.lease_until < {NOW_MS} AND $3::text IS NULL"),
-    }
-}
-
 fn fence_value(fence: Fence<'_>) -> Option<&str> {
     match fence {
         Fence::Holder(worker) => Some(worker),
@@ -138,7 +129,6 @@ pub(crate) async fn record_in(
     results: &[Settle],
     now: i64,
 ) -> Result<Recorded, StoreError> {
-    let held = held(fence);
     let worker = fence_value(fence);
     let queues_again = |r: &Settle| {
         matches!(
@@ -153,6 +143,8 @@ pub(crate) async fn record_in(
     let mut ordered: Vec<&Settle> = results.iter().collect();
     ordered.sort_unstable_by_key(|r| r.id);
     let results = ordered;
+    let held = still_held(fence, "$2");
+    let batches = held_batches(fence, "$8");
     let mut written: Vec<i64> = Vec::with_capacity(results.len());
     // Sends are the bulk: one statement for all of them.
     let (mut ids, mut attempts, mut providers, mut costs) = (vec![], vec![], vec![], vec![]);
@@ -166,11 +158,15 @@ pub(crate) async fn record_in(
     }
     if !ids.is_empty() {
         let sent: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "UPDATE deliveries d SET status = 'sent', provider_id = v.provider_id, cost = COALESCE(v.cost, d.cost),
-                 error = NULL, error_class = NULL, updated_at = $2, sent_at = $2, worker = NULL, lease_until = NULL
+            "WITH {}
+             UPDATE deliveries d SET status = 'sent', attempts = v.attempt, provider_id = v.provider_id,
+                 cost = COALESCE(v.cost, d.cost), error = NULL, error_class = NULL, updated_at = $2, sent_at = $2,
+                 worker = NULL, lease_until = NULL
              FROM UNNEST($1::bigint[], $4::int[], $5::text[], $6::text[]) AS v(id, attempt, provider_id, cost)
-             WHERE d.id = v.id AND d.attempts = v.attempt AND d.status = 'sending' AND {held}
-             RETURNING d.id"
+             WHERE d.id = v.id AND {}
+             RETURNING d.id",
+            held_batches(fence, "$7"),
+            still_held(fence, "v.attempt")
         )))
         .bind(ids)
         .bind(now)
@@ -178,6 +174,7 @@ pub(crate) async fn record_in(
         .bind(attempts)
         .bind(providers)
         .bind(costs)
+        .bind(occurrence_id)
         .fetch_all(&mut *conn)
         .await
         .map_err(db)?;
@@ -192,45 +189,46 @@ pub(crate) async fn record_in(
                     class,
                     error,
                 } => (
-                    "status = 'queued', not_before = COALESCE($6, d.not_before), error_class = $4, error = $5",
+                    "status = 'queued', attempts = $2, not_before = COALESCE($6, d.not_before), error_class = $4, error = $5",
                     Some(class),
                     Some(error),
                     Some(crate::rows::millis(*not_before)),
                 ),
                 Outcome::Failed { class, error } => (
-                    "status = 'failed', error_class = COALESCE($4, d.error_class), error = COALESCE($5, d.error)",
+                    "status = 'failed', attempts = $2, error_class = COALESCE($4, d.error_class), error = COALESCE($5, d.error)",
                     Some(class),
                     Some(error),
                     None,
                 ),
                 Outcome::Requeue => (
-                    "status = 'queued', attempts = GREATEST(d.attempts - 1, 0)",
+                    "status = 'queued', attempts = GREATEST($2 - 1, 0)",
                     None,
                     None,
                     None,
                 ),
                 Outcome::Postpone { not_before, reason } => (
-                    "status = 'queued', attempts = GREATEST(d.attempts - 1, 0), not_before = COALESCE($6, d.not_before), error = $5",
+                    "status = 'queued', attempts = GREATEST($2 - 1, 0), not_before = COALESCE($6, d.not_before), error = $5",
                     None,
                     Some(reason),
                     Some(crate::rows::millis(*not_before)),
                 ),
                 Outcome::Skip { reason } => (
-                    "status = 'skipped', attempts = GREATEST(d.attempts - 1, 0), error = $5",
+                    "status = 'skipped', attempts = GREATEST($2 - 1, 0), error = $5",
                     None,
                     Some(reason),
                     None,
                 ),
                 Outcome::Unknown { error } => (
-                    "status = 'unknown', error = COALESCE($5, d.error)",
+                    "status = 'unknown', attempts = $2, error = COALESCE($5, d.error)",
                     None,
                     Some(error),
                     None,
                 ),
             };
         let sql = format!(
-            "UPDATE deliveries d SET {set}, updated_at = $7, worker = NULL, lease_until = NULL
-             WHERE d.id = $1 AND d.attempts = $2 AND d.status = 'sending' AND {held}
+            "WITH {batches}
+             UPDATE deliveries d SET {set}, updated_at = $7, worker = NULL, lease_until = NULL
+             WHERE d.id = $1 AND {held}
              AND ($4::text IS NULL OR true) AND ($5::text IS NULL OR true) AND ($6::bigint IS NULL OR true)"
         );
         let changed = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -241,6 +239,7 @@ pub(crate) async fn record_in(
             .bind(error)
             .bind(not_before)
             .bind(now)
+            .bind(occurrence_id)
             .execute(&mut *conn)
             .await
             .map_err(db)?
@@ -250,6 +249,9 @@ pub(crate) async fn record_in(
         }
     }
     written.sort_unstable();
+    if let (Some(first), Some(last)) = (written.first(), written.last()) {
+        release_settled(conn, occurrence_id, *first, *last).await?;
+    }
     apply_group_effects(conn, occurrence_id, &results, &written, now).await?;
     let refused = results
         .iter()

@@ -10,6 +10,7 @@ use rassylka_store::{
 };
 use sqlx::Row;
 
+use crate::batches::{claim_fresh, expired_fresh, renew_batches};
 use crate::freeze::PgFreeze;
 use crate::queue::{claim_in, record_in};
 use crate::rows::{delivery_from_row, from_millis, mailing_from_row, millis, occurrence_from_row};
@@ -203,7 +204,8 @@ impl OccurrenceStore for PgStore {
         let open: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = $1 AND status = 'queued')
                  OR EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = $1 AND status = 'standby')
-                 OR EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = $1 AND status = 'sending')",
+                 OR EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = $1 AND status = 'sending')
+                 OR EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = $1 AND status = 'fresh')",
         )
         .bind(id)
         .fetch_one(&mut *tx)
@@ -295,13 +297,22 @@ impl QueueStore for PgStore {
         limit_rows: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(db)?;
-        claim_in(
+        let claimed = claim_in(
             &mut conn,
             &self.cursors,
             occurrence_id,
             lease,
             millis(due),
             limit_rows,
+        )
+        .await?;
+        with_fresh(
+            &mut conn,
+            occurrence_id,
+            lease,
+            millis(due),
+            limit_rows,
+            claimed,
         )
         .await
     }
@@ -358,13 +369,27 @@ impl QueueStore for PgStore {
         )
         .await?;
         tx.commit().await.map_err(db)?;
+        // Fresh rows are claimed by a statement of its own: the occurrence's row lock it takes
+        // is then held for that statement, not for the results' writes before it.
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let claimed = with_fresh(
+            &mut conn,
+            occurrence_id,
+            lease,
+            millis(now),
+            limit_rows,
+            claimed,
+        )
+        .await?;
         Ok((recorded, claimed))
     }
 
     async fn renew(&self, occurrence_id: i64, lease: &Lease) -> Result<u64, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let in_batches = renew_batches(&mut conn, occurrence_id, lease).await?;
         // Rows in id order, skipping any a result is being written to this moment: the same
         // order `record_in` locks them in, so the two never deadlock.
-        Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+        let one_by_one = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE deliveries SET lease_until = {NOW_MS} + $1 WHERE id IN (
                  SELECT id FROM deliveries WHERE occurrence_id = $2 AND status = 'sending' AND worker = $3
                  ORDER BY id FOR UPDATE SKIP LOCKED)"
@@ -372,10 +397,11 @@ impl QueueStore for PgStore {
         .bind(i64::try_from(lease.length.as_millis()).unwrap_or(i64::MAX))
         .bind(occurrence_id)
         .bind(&lease.worker)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
         .map_err(db)?
-        .rows_affected())
+        .rows_affected();
+        Ok(in_batches + one_by_one)
     }
 
     async fn expired(
@@ -384,9 +410,12 @@ impl QueueStore for PgStore {
         limit_rows: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT d.*, m.* FROM deliveries d JOIN messages m ON m.id = d.id
-             WHERE d.occurrence_id = $1 AND d.status = 'sending' AND d.lease_until < {NOW_MS}
-             ORDER BY d.id LIMIT $2"
+            "(SELECT d.*, m.* FROM deliveries d JOIN messages m ON m.id = d.id
+              WHERE d.occurrence_id = $1 AND d.status = 'sending' AND d.lease_until < {NOW_MS}
+              ORDER BY d.id LIMIT $2)
+             UNION ALL ({})
+             ORDER BY 1 LIMIT $2",
+            expired_fresh()
         )))
         .bind(occurrence_id)
         .bind(limit(limit_rows))
@@ -444,7 +473,9 @@ impl QueueStore for PgStore {
 
     async fn sending(&self, occurrence_id: i64) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM deliveries WHERE occurrence_id = $1 AND status = 'sending'",
+            "SELECT (SELECT count(*) FROM deliveries WHERE occurrence_id = $1 AND status = 'sending')
+                  + (SELECT count(*) FROM deliveries WHERE occurrence_id = $1 AND status = 'fresh'
+                     AND id <= (SELECT claimed_to FROM occurrences WHERE id = $1))",
         )
         .bind(occurrence_id)
         .fetch_one(&self.pool)
@@ -455,7 +486,11 @@ impl QueueStore for PgStore {
 
     async fn next_due(&self, occurrence_id: i64) -> Result<Option<DateTime<Utc>>, StoreError> {
         let due: Option<i64> = sqlx::query_scalar(
-            "SELECT min(not_before) FROM deliveries WHERE occurrence_id = $1 AND status = 'queued'",
+            // A fresh row waits for nothing (`not_before` 0): one not yet claimed is due now.
+            "SELECT LEAST(
+                 (SELECT min(not_before) FROM deliveries WHERE occurrence_id = $1 AND status = 'queued'),
+                 (SELECT 0::bigint WHERE EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = $1
+                     AND status = 'fresh' AND id > (SELECT claimed_to FROM occurrences WHERE id = $1))))",
         )
         .bind(occurrence_id)
         .fetch_one(&self.pool)
@@ -466,7 +501,7 @@ impl QueueStore for PgStore {
 
     async fn counts(&self, occurrence_id: i64) -> Result<StatusCounts, StoreError> {
         let rows = sqlx::query(
-            "SELECT status, count(*) AS n FROM deliveries WHERE occurrence_id = $1 GROUP BY status",
+            "SELECT status, count(*) AS n FROM delivery_rows WHERE occurrence_id = $1 GROUP BY status",
         )
         .bind(occurrence_id)
         .fetch_all(&self.pool)
@@ -491,7 +526,7 @@ impl QueueStore for PgStore {
         limit_rows: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         sqlx::query(
-            "SELECT d.*, m.* FROM deliveries d JOIN messages m ON m.id = d.id
+            "SELECT d.*, m.* FROM delivery_rows d JOIN messages m ON m.id = d.id
              WHERE d.occurrence_id = $1 AND d.id > $2 ORDER BY d.id LIMIT $3",
         )
         .bind(occurrence_id)
@@ -504,4 +539,28 @@ impl QueueStore for PgStore {
         .map(delivery_from_row)
         .collect()
     }
+}
+
+/// Fills a claim of rows queued one by one (`claimed`, in id order) up to `limit` with fresh
+/// rows, which come after them.
+async fn with_fresh(
+    conn: &mut sqlx::PgConnection,
+    occurrence_id: i64,
+    lease: &Lease,
+    due: i64,
+    limit: usize,
+    mut claimed: Vec<Delivery>,
+) -> Result<Vec<Delivery>, StoreError> {
+    if claimed.len() >= limit {
+        return Ok(claimed);
+    }
+    match claim_fresh(conn, occurrence_id, lease, due, limit - claimed.len()).await {
+        Ok(fresh) => claimed.extend(fresh),
+        // The rows already claimed are held: they are returned to be sent rather than left to
+        // expire as `unknown`; a claim may hold fewer rows than asked, and the journal's
+        // failure comes back with the next call.
+        Err(_) if !claimed.is_empty() => {}
+        Err(e) => return Err(e),
+    }
+    Ok(claimed)
 }
