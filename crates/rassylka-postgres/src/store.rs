@@ -349,7 +349,8 @@ impl QueueStore for PgStore {
         now: DateTime<Utc>,
         limit_rows: usize,
     ) -> Result<(Recorded, Vec<Delivery>), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(db)?;
         let recorded = record_in(
             &mut tx,
             &self.cursors,
@@ -371,7 +372,6 @@ impl QueueStore for PgStore {
         tx.commit().await.map_err(db)?;
         // Fresh rows are claimed by a statement of its own: the occurrence's row lock it takes
         // is then held for that statement, not for the results' writes before it.
-        let mut conn = self.pool.acquire().await.map_err(db)?;
         let claimed = with_fresh(
             &mut conn,
             occurrence_id,
