@@ -541,8 +541,8 @@ impl QueueStore for PgStore {
     }
 }
 
-/// Fills a claim of rows queued one by one (`claimed`, in id order) up to `limit` with fresh
-/// rows, which come after them.
+/// Fills a claim of rows queued one by one (`claimed`) up to `limit` with fresh rows; all in
+/// row order.
 async fn with_fresh(
     conn: &mut sqlx::PgConnection,
     occurrence_id: i64,
@@ -555,7 +555,10 @@ async fn with_fresh(
         return Ok(claimed);
     }
     match claim_fresh(conn, occurrence_id, lease, due, limit - claimed.len()).await {
-        Ok(fresh) => claimed.extend(fresh),
+        Ok(fresh) => {
+            claimed.extend(fresh);
+            claimed.sort_unstable_by_key(|d| d.id);
+        }
         // The rows already claimed are held: they are returned to be sent rather than left to
         // expire as `unknown`; a claim may hold fewer rows than asked, and the journal's
         // failure comes back with the next call.
