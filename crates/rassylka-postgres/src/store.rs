@@ -500,8 +500,13 @@ impl QueueStore for PgStore {
     }
 
     async fn counts(&self, occurrence_id: i64) -> Result<StatusCounts, StoreError> {
+        // Stored statuses, a fresh row counted as `sending` at or below `claimed_to`, else
+        // `queued`: cheaper than reading every row through `delivery_rows`.
         let rows = sqlx::query(
-            "SELECT status, count(*) AS n FROM delivery_rows WHERE occurrence_id = $1 GROUP BY status",
+            "SELECT CASE WHEN d.status <> 'fresh' THEN d.status
+                         WHEN d.id <= (SELECT claimed_to FROM occurrences WHERE id = $1) THEN 'sending'
+                         ELSE 'queued' END AS status, count(*) AS n
+             FROM deliveries d WHERE d.occurrence_id = $1 GROUP BY 1",
         )
         .bind(occurrence_id)
         .fetch_all(&self.pool)
