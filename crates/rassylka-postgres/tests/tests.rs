@@ -109,6 +109,113 @@ async fn a_journal_of_version_1_is_migrated() {
     migrated.close().await.unwrap();
 }
 
+/// A version 3 journal mid-send (rows queued and rows sending, claimed one by one as version 3
+/// did) is migrated, and its rows are claimed, fenced and finished as before.
+#[tokio::test]
+async fn a_version_3_journal_mid_send_is_migrated_and_finished() {
+    use rassylka_store::conformance::{delivery, now};
+    use rassylka_store::{
+        Delivery, DeliveryStatus, Fence, GroupEffect, Lease, MailingRecord, MailingState,
+        NewOccurrence, OccurrenceStart, OccurrenceState, Outcome, Settle,
+    };
+    let schema = fresh_schema();
+    let Some(store) = connect(Some(schema.clone())).await else {
+        return;
+    };
+    let record = MailingRecord {
+        id: "m-1".into(),
+        json: "{}".into(),
+        state: MailingState::Draft,
+        version: 1,
+        checked_at: None,
+        paused_until: None,
+        reason: None,
+    };
+    store.create_mailing(&record).await.unwrap();
+    let start = store
+        .start_occurrence(&NewOccurrence {
+            mailing_id: "m-1".into(),
+            key: "m-1/o".into(),
+            fired_at: now(),
+            evaluation_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 18).unwrap(),
+            state: OccurrenceState::Freezing,
+        })
+        .await
+        .unwrap();
+    let (OccurrenceStart::Created(o) | OccurrenceStart::Existing(o)) = start;
+    let mut freeze = store.begin_freeze(o.id, now()).await.unwrap().unwrap();
+    freeze
+        .write(
+            (0..5)
+                .map(|i| delivery("m-1/o", &format!("c-{i}")))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    freeze.commit().await.unwrap();
+    // As version 3 wrote them: two rows sending under worker `old`, three queued.
+    store
+        .raw_execute(&format!(
+            "UPDATE deliveries SET status = 'queued' WHERE occurrence_id = {id};
+             UPDATE deliveries SET status = 'sending', attempts = 1, worker = 'old',
+                 lease_until = (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + 600000
+             WHERE id IN (SELECT id FROM deliveries WHERE occurrence_id = {id} ORDER BY id LIMIT 2);
+             DROP VIEW delivery_rows; DROP TABLE claim_batches; DROP INDEX deliveries_fresh;
+             ALTER TABLE occurrences DROP COLUMN claimed_to;
+             DELETE FROM rassylka_schema; INSERT INTO rassylka_schema (version) VALUES (3)",
+            id = o.id
+        ))
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    let migrated: Arc<dyn Store> = Arc::new(connect(Some(schema)).await.unwrap());
+    let counts = migrated.counts(o.id).await.unwrap();
+    assert_eq!((counts.sending, counts.queued), (2, 3));
+    let lease = Lease {
+        worker: "new".into(),
+        length: std::time::Duration::from_secs(60),
+    };
+    let claimed = migrated.claim(o.id, &lease, now(), 10).await.unwrap();
+    assert_eq!(claimed.len(), 3, "the queued rows, not the old worker's");
+    let sent = |d: &Delivery| Settle {
+        id: d.id,
+        attempt: d.attempts,
+        outcome: Outcome::Sent {
+            provider_id: None,
+            cost: None,
+        },
+        then: GroupEffect::Nothing,
+    };
+    let results: Vec<Settle> = claimed.iter().map(sent).collect();
+    let recorded = migrated
+        .record(o.id, Fence::Holder("new"), &results, now())
+        .await
+        .unwrap();
+    assert!(recorded.refused.is_empty());
+    // The old worker's rows are still its own: its results are written, another's refused.
+    let old: Vec<Delivery> = migrated
+        .deliveries(o.id, 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.planned.status == DeliveryStatus::Sending)
+        .collect();
+    assert_eq!(old.len(), 2);
+    let late: Vec<Settle> = old.iter().map(sent).collect();
+    let refused = migrated
+        .record(o.id, Fence::Holder("new"), &late, now())
+        .await
+        .unwrap();
+    assert_eq!(refused.refused.len(), 2);
+    let written = migrated
+        .record(o.id, Fence::Holder("old"), &late, now())
+        .await
+        .unwrap();
+    assert!(written.refused.is_empty());
+    assert_eq!(migrated.counts(o.id).await.unwrap().sent, 5);
+    assert!(migrated.finish_occurrence(o.id).await.unwrap());
+}
+
 /// Marks the schema as written by a future version, through the store's own connection.
 async fn sqlx_free_admin(schema: &str) -> PgStore {
     let store = connect(Some(schema.to_owned())).await.unwrap();
