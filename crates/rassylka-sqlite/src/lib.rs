@@ -228,14 +228,18 @@ impl SqliteStore {
         options: SqliteConnectOptions,
         temporary: Option<Arc<TempDirGuard>>,
     ) -> Result<SqliteStore, StoreError> {
+        // A connection to a file in this process cannot be dropped by a server: the ping a
+        // pool sends before lending one (a round trip to its thread) checks nothing here.
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .map_err(db)?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .test_before_acquire(false)
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_with(options)
