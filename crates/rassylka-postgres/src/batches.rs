@@ -60,15 +60,24 @@ pub(crate) async fn claim_fresh(
 /// The batches of occurrence `occurrence` (a parameter) held as `fence` says (`$3` bound as
 /// the fence's worker, or NULL), as a `WITH` entry named `held` for [`still_held`]: looked up
 /// once per statement rather than once per result.
+///
+/// Recovery (an expired fence) share-locks the batches it settles until it commits, skipping
+/// any being renewed this moment. A holder that wakes from a stall meanwhile and renews (which
+/// skips locked batches) then does not count their rows as its own, and puts them back rather
+/// than sending them while recovery settles them; a renewal that commits first makes the batch
+/// unexpired for recovery.
 pub(crate) fn held_batches(fence: Fence<'_>, occurrence: &str) -> String {
-    let held = match fence {
-        Fence::Holder(_) => "b.worker = $3".to_owned(),
+    let (held, lock) = match fence {
+        Fence::Holder(_) => ("b.worker = $3".to_owned(), ""),
         // `$3` is bound but unused: a NULL text keeps the parameter list the same.
-        Fence::Expired => format!("b.lease_until < {NOW_MS} AND $3::text IS NULL"),
+        Fence::Expired => (
+            format!("b.lease_until < {NOW_MS} AND $3::text IS NULL"),
+            "FOR SHARE OF b SKIP LOCKED",
+        ),
     };
     format!(
-        "held AS MATERIALIZED (SELECT b.first_id, b.last_id FROM claim_batches b
-             WHERE b.occurrence_id = {occurrence} AND {held})"
+        "held AS MATERIALIZED (SELECT b.occurrence_id, b.first_id, b.last_id FROM claim_batches b
+             WHERE b.occurrence_id = {occurrence} AND {held} {lock})"
     )
 }
 
@@ -83,7 +92,8 @@ pub(crate) fn still_held(fence: Fence<'_>, attempt: &str) -> String {
     format!(
         "((d.status = 'sending' AND d.attempts = {attempt} AND {row})
           OR (d.status = 'fresh' AND {attempt} = d.attempts + 1
-              AND EXISTS (SELECT 1 FROM held h WHERE d.id BETWEEN h.first_id AND h.last_id)))"
+              AND EXISTS (SELECT 1 FROM held h WHERE d.occurrence_id = h.occurrence_id
+                  AND d.id BETWEEN h.first_id AND h.last_id)))"
     )
 }
 

@@ -77,6 +77,9 @@ impl Default for PgConfig {
 pub struct PgStore {
     pool: PgPool,
     cursors: Arc<ClaimCursors>,
+    /// Renewals of this process take turns: two at once (the background one, and a worker's
+    /// own after a stall) would each skip the rows the other is locking and count too few.
+    renewing: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A sqlx failure as the contract's error, its cause in the message (never the URL).
@@ -160,6 +163,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             cursors: Arc::default(),
+            renewing: Arc::default(),
         })
     }
 

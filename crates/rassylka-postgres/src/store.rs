@@ -219,6 +219,16 @@ impl OccurrenceStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
+        // No fresh row is left: batches two results' transactions each left to the other go
+        // (skipping any a late, refused result is deleting this moment, rather than waiting).
+        sqlx::query(
+            "DELETE FROM claim_batches WHERE id IN (
+                 SELECT id FROM claim_batches WHERE occurrence_id = $1 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(true)
     }
@@ -296,9 +306,9 @@ impl QueueStore for PgStore {
         due: DateTime<Utc>,
         limit_rows: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
-        let claimed = claim_in(
-            &mut conn,
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let claimed = claim_both(
+            &mut tx,
             &self.cursors,
             occurrence_id,
             lease,
@@ -306,15 +316,8 @@ impl QueueStore for PgStore {
             limit_rows,
         )
         .await?;
-        with_fresh(
-            &mut conn,
-            occurrence_id,
-            lease,
-            millis(due),
-            limit_rows,
-            claimed,
-        )
-        .await
+        tx.commit().await.map_err(db)?;
+        Ok(claimed)
     }
 
     async fn record(
@@ -349,8 +352,9 @@ impl QueueStore for PgStore {
         now: DateTime<Utc>,
         limit_rows: usize,
     ) -> Result<(Recorded, Vec<Delivery>), StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(db)?;
-        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(db)?;
+        // One transaction, the claim last: the occurrence's row lock a claim of fresh rows
+        // takes is held for that statement and the commit, not for the results' writes.
+        let mut tx = self.pool.begin().await.map_err(db)?;
         let recorded = record_in(
             &mut tx,
             &self.cursors,
@@ -360,7 +364,7 @@ impl QueueStore for PgStore {
             millis(now),
         )
         .await?;
-        let claimed = claim_in(
+        let claimed = claim_both(
             &mut tx,
             &self.cursors,
             occurrence_id,
@@ -370,21 +374,11 @@ impl QueueStore for PgStore {
         )
         .await?;
         tx.commit().await.map_err(db)?;
-        // Fresh rows are claimed by a statement of its own: the occurrence's row lock it takes
-        // is then held for that statement, not for the results' writes before it.
-        let claimed = with_fresh(
-            &mut conn,
-            occurrence_id,
-            lease,
-            millis(now),
-            limit_rows,
-            claimed,
-        )
-        .await?;
         Ok((recorded, claimed))
     }
 
     async fn renew(&self, occurrence_id: i64, lease: &Lease) -> Result<u64, StoreError> {
+        let _turn = self.renewing.lock().await;
         let mut conn = self.pool.acquire().await.map_err(db)?;
         let in_batches = renew_batches(&mut conn, occurrence_id, lease).await?;
         // Rows in id order, skipping any a result is being written to this moment: the same
@@ -546,29 +540,21 @@ impl QueueStore for PgStore {
     }
 }
 
-/// Fills a claim of rows queued one by one (`claimed`) up to `limit` with fresh rows; all in
-/// row order.
-async fn with_fresh(
+/// Claims rows queued one by one, then fresh rows up to `limit`, all in row order, inside the
+/// caller's transaction: rows are read (and any error met) before the claim commits, so a
+/// failed claim holds nothing.
+async fn claim_both(
     conn: &mut sqlx::PgConnection,
+    cursors: &crate::queue::ClaimCursors,
     occurrence_id: i64,
     lease: &Lease,
     due: i64,
     limit: usize,
-    mut claimed: Vec<Delivery>,
 ) -> Result<Vec<Delivery>, StoreError> {
-    if claimed.len() >= limit {
-        return Ok(claimed);
-    }
-    match claim_fresh(conn, occurrence_id, lease, due, limit - claimed.len()).await {
-        Ok(fresh) => {
-            claimed.extend(fresh);
-            claimed.sort_unstable_by_key(|d| d.id);
-        }
-        // The rows already claimed are held: they are returned to be sent rather than left to
-        // expire as `unknown`; a claim may hold fewer rows than asked, and the journal's
-        // failure comes back with the next call.
-        Err(_) if !claimed.is_empty() => {}
-        Err(e) => return Err(e),
+    let mut claimed = claim_in(&mut *conn, cursors, occurrence_id, lease, due, limit).await?;
+    if claimed.len() < limit {
+        claimed.extend(claim_fresh(conn, occurrence_id, lease, due, limit - claimed.len()).await?);
+        claimed.sort_unstable_by_key(|d| d.id);
     }
     Ok(claimed)
 }

@@ -216,6 +216,117 @@ async fn a_version_3_journal_mid_send_is_migrated_and_finished() {
     assert!(migrated.finish_occurrence(o.id).await.unwrap());
 }
 
+/// A worker that wakes from a stall while another worker is settling its expired batch (the
+/// server made slow by a trigger, so the recovery's transaction is open) does not count the
+/// batch's rows as its own: it puts them back rather than sending them, and its results for
+/// them are refused once recovery has written its own.
+#[tokio::test]
+async fn a_holder_waking_during_the_recovery_of_its_batch_does_not_count_its_rows() {
+    use rassylka_store::conformance::{delivery, now};
+    use rassylka_store::{
+        Fence, GroupEffect, Lease, MailingRecord, MailingState, NewOccurrence, OccurrenceStart,
+        OccurrenceState, Outcome, Settle,
+    };
+    let Some(pg) = connect(Some(fresh_schema())).await else {
+        return;
+    };
+    let store: Arc<dyn Store> = Arc::new(pg.clone());
+    let record = MailingRecord {
+        id: "m-1".into(),
+        json: "{}".into(),
+        state: MailingState::Draft,
+        version: 1,
+        checked_at: None,
+        paused_until: None,
+        reason: None,
+    };
+    store.create_mailing(&record).await.unwrap();
+    let start = store
+        .start_occurrence(&NewOccurrence {
+            mailing_id: "m-1".into(),
+            key: "m-1/o".into(),
+            fired_at: now(),
+            evaluation_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 18).unwrap(),
+            state: OccurrenceState::Freezing,
+        })
+        .await
+        .unwrap();
+    let (OccurrenceStart::Created(o) | OccurrenceStart::Existing(o)) = start;
+    let mut freeze = store.begin_freeze(o.id, now()).await.unwrap().unwrap();
+    freeze
+        .write(
+            (0..4)
+                .map(|i| delivery("m-1/o", &format!("c-{i}")))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    freeze.commit().await.unwrap();
+    let stalled = Lease {
+        worker: "stalled".into(),
+        length: std::time::Duration::from_millis(200),
+    };
+    let claimed = store.claim(o.id, &stalled, now(), 10).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    pg.raw_execute(
+        "CREATE FUNCTION slow_write() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN PERFORM pg_sleep(0.15); RETURN NEW; END $$;
+         CREATE TRIGGER slow_write BEFORE UPDATE ON deliveries FOR EACH ROW EXECUTE FUNCTION slow_write()",
+    )
+    .await
+    .unwrap();
+    let recoverer = store.clone();
+    let recovery = tokio::spawn(async move {
+        let expired = recoverer.expired(o.id, 100).await.unwrap();
+        assert_eq!(expired.len(), 4);
+        let unknown: Vec<Settle> = expired
+            .iter()
+            .map(|d| Settle {
+                id: d.id,
+                attempt: d.attempts,
+                outcome: Outcome::Unknown {
+                    error: "its worker's lease ran out".into(),
+                },
+                then: GroupEffect::Nothing,
+            })
+            .collect();
+        recoverer
+            .record(o.id, Fence::Expired, &unknown, now())
+            .await
+            .unwrap()
+    });
+    // The recovery's transaction is open (four slow writes, 0.6 s): the stalled worker wakes.
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    assert_eq!(
+        store.renew(o.id, &stalled).await.unwrap(),
+        0,
+        "rows being recovered are not the stalled worker's any more"
+    );
+    assert!(recovery.await.unwrap().refused.is_empty());
+    pg.raw_execute("DROP TRIGGER slow_write ON deliveries")
+        .await
+        .unwrap();
+    let late: Vec<Settle> = claimed
+        .iter()
+        .map(|d| Settle {
+            id: d.id,
+            attempt: d.attempts,
+            outcome: Outcome::Sent {
+                provider_id: None,
+                cost: None,
+            },
+            then: GroupEffect::Nothing,
+        })
+        .collect();
+    let recorded = store
+        .record(o.id, Fence::Holder("stalled"), &late, now())
+        .await
+        .unwrap();
+    assert_eq!(recorded.refused.len(), 4);
+    assert_eq!(store.counts(o.id).await.unwrap().unknown, 4);
+}
+
 /// Marks the schema as written by a future version, through the store's own connection.
 async fn sqlx_free_admin(schema: &str) -> PgStore {
     let store = connect(Some(schema.to_owned())).await.unwrap();
