@@ -109,18 +109,11 @@ async fn a_journal_of_version_1_is_migrated() {
     migrated.close().await.unwrap();
 }
 
-/// A version 3 journal mid-send (rows queued and rows sending, claimed one by one as version 3
-/// did) is migrated, and its rows are claimed, fenced and finished as before.
-#[tokio::test]
-async fn a_version_3_journal_mid_send_is_migrated_and_finished() {
+/// An occurrence of mailing `m-1` frozen with `n` telegram deliveries (due at once: fresh).
+async fn frozen_occurrence(store: &PgStore, n: usize) -> rassylka_store::OccurrenceRecord {
     use rassylka_store::conformance::{delivery, now};
     use rassylka_store::{
-        Delivery, DeliveryStatus, Fence, GroupEffect, Lease, MailingRecord, MailingState,
-        NewOccurrence, OccurrenceStart, OccurrenceState, Outcome, Settle,
-    };
-    let schema = fresh_schema();
-    let Some(store) = connect(Some(schema.clone())).await else {
-        return;
+        MailingRecord, MailingState, NewOccurrence, OccurrenceStart, OccurrenceState,
     };
     let record = MailingRecord {
         id: "m-1".into(),
@@ -146,13 +139,27 @@ async fn a_version_3_journal_mid_send_is_migrated_and_finished() {
     let mut freeze = store.begin_freeze(o.id, now()).await.unwrap().unwrap();
     freeze
         .write(
-            (0..5)
+            (0..n)
                 .map(|i| delivery("m-1/o", &format!("c-{i}")))
                 .collect(),
         )
         .await
         .unwrap();
     freeze.commit().await.unwrap();
+    o
+}
+
+/// A version 3 journal mid-send (rows queued and rows sending, claimed one by one as version 3
+/// did) is migrated, and its rows are claimed, fenced and finished as before.
+#[tokio::test]
+async fn a_version_3_journal_mid_send_is_migrated_and_finished() {
+    use rassylka_store::conformance::now;
+    use rassylka_store::{Delivery, DeliveryStatus, Fence, GroupEffect, Lease, Outcome, Settle};
+    let schema = fresh_schema();
+    let Some(store) = connect(Some(schema.clone())).await else {
+        return;
+    };
+    let o = frozen_occurrence(&store, 5).await;
     // As version 3 wrote them: two rows sending under worker `old`, three queued.
     store
         .raw_execute(&format!(
@@ -222,46 +229,13 @@ async fn a_version_3_journal_mid_send_is_migrated_and_finished() {
 /// them are refused once recovery has written its own.
 #[tokio::test]
 async fn a_holder_waking_during_the_recovery_of_its_batch_does_not_count_its_rows() {
-    use rassylka_store::conformance::{delivery, now};
-    use rassylka_store::{
-        Fence, GroupEffect, Lease, MailingRecord, MailingState, NewOccurrence, OccurrenceStart,
-        OccurrenceState, Outcome, Settle,
-    };
+    use rassylka_store::conformance::now;
+    use rassylka_store::{Fence, GroupEffect, Lease, Outcome, Settle};
     let Some(pg) = connect(Some(fresh_schema())).await else {
         return;
     };
     let store: Arc<dyn Store> = Arc::new(pg.clone());
-    let record = MailingRecord {
-        id: "m-1".into(),
-        json: "{}".into(),
-        state: MailingState::Draft,
-        version: 1,
-        checked_at: None,
-        paused_until: None,
-        reason: None,
-    };
-    store.create_mailing(&record).await.unwrap();
-    let start = store
-        .start_occurrence(&NewOccurrence {
-            mailing_id: "m-1".into(),
-            key: "m-1/o".into(),
-            fired_at: now(),
-            evaluation_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 18).unwrap(),
-            state: OccurrenceState::Freezing,
-        })
-        .await
-        .unwrap();
-    let (OccurrenceStart::Created(o) | OccurrenceStart::Existing(o)) = start;
-    let mut freeze = store.begin_freeze(o.id, now()).await.unwrap().unwrap();
-    freeze
-        .write(
-            (0..4)
-                .map(|i| delivery("m-1/o", &format!("c-{i}")))
-                .collect(),
-        )
-        .await
-        .unwrap();
-    freeze.commit().await.unwrap();
+    let o = frozen_occurrence(&pg, 4).await;
     let stalled = Lease {
         worker: "stalled".into(),
         length: std::time::Duration::from_millis(200),
