@@ -149,12 +149,25 @@ async fn frozen_occurrence(store: &PgStore, n: usize) -> rassylka_store::Occurre
     o
 }
 
+/// A result saying `d` was sent, at the attempt it was claimed for.
+fn sent(d: &rassylka_store::Delivery) -> rassylka_store::Settle {
+    rassylka_store::Settle {
+        id: d.id,
+        attempt: d.attempts,
+        outcome: rassylka_store::Outcome::Sent {
+            provider_id: None,
+            cost: None,
+        },
+        then: rassylka_store::GroupEffect::Nothing,
+    }
+}
+
 /// A version 3 journal mid-send (rows queued and rows sending, claimed one by one as version 3
 /// did) is migrated, and its rows are claimed, fenced and finished as before.
 #[tokio::test]
 async fn a_version_3_journal_mid_send_is_migrated_and_finished() {
     use rassylka_store::conformance::now;
-    use rassylka_store::{Delivery, DeliveryStatus, Fence, GroupEffect, Lease, Outcome, Settle};
+    use rassylka_store::{Delivery, DeliveryStatus, Fence, Lease, Settle};
     let schema = fresh_schema();
     let Some(store) = connect(Some(schema.clone())).await else {
         return;
@@ -184,15 +197,6 @@ async fn a_version_3_journal_mid_send_is_migrated_and_finished() {
     };
     let claimed = migrated.claim(o.id, &lease, now(), 10).await.unwrap();
     assert_eq!(claimed.len(), 3, "the queued rows, not the old worker's");
-    let sent = |d: &Delivery| Settle {
-        id: d.id,
-        attempt: d.attempts,
-        outcome: Outcome::Sent {
-            provider_id: None,
-            cost: None,
-        },
-        then: GroupEffect::Nothing,
-    };
     let results: Vec<Settle> = claimed.iter().map(sent).collect();
     let recorded = migrated
         .record(o.id, Fence::Holder("new"), &results, now())
@@ -281,18 +285,7 @@ async fn a_holder_waking_during_the_recovery_of_its_batch_does_not_count_its_row
     pg.raw_execute("DROP TRIGGER slow_write ON deliveries")
         .await
         .unwrap();
-    let late: Vec<Settle> = claimed
-        .iter()
-        .map(|d| Settle {
-            id: d.id,
-            attempt: d.attempts,
-            outcome: Outcome::Sent {
-                provider_id: None,
-                cost: None,
-            },
-            then: GroupEffect::Nothing,
-        })
-        .collect();
+    let late: Vec<Settle> = claimed.iter().map(sent).collect();
     let recorded = store
         .record(o.id, Fence::Holder("stalled"), &late, now())
         .await
