@@ -1,11 +1,12 @@
 //! Claims by batch: an occurrence's fresh rows (frozen due at once, never claimed) are
 //! claimed in id order by writing one `claim_batches` row per claim, not each row.
 //!
-//! Each claim and each result of a row claimed one by one writes a whole new row version and
-//! an entry in every index of it; a claim of 512 rows spent most of its 5 ms on that. Here a
-//! claim writes one batch row and the occurrence's `claimed_to`, under the occurrence's row
-//! lock (held for that one statement), and a row is written once, with its result. The batch
-//! row is the lease of all its rows: renewed, fenced and expired as one.
+//! Each claim and each result of a row claimed one by one writes a whole new row version and an
+//! entry in every index of it; a claim of 512 rows spent most of its 5 ms on that. Here a claim
+//! writes one batch row and the occurrence's `claimed_to`, under the occurrence's row lock
+//! (taken by the claim's last statement, held until its commit), and a row is written once,
+//! with its result. The batch row is the lease of all its rows: renewed, fenced and expired as
+//! one.
 
 use rassylka_store::{Delivery, Fence, Lease, StoreError};
 use sqlx::PgConnection;

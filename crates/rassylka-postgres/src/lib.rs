@@ -16,16 +16,18 @@
 //! ```
 //!
 //! # Several workers
-//! A delivery frozen due at once is claimed by batch: a claim takes the occurrence's next
-//! fresh rows in id order and writes one batch row (worker, lease) for them instead of writing
-//! each row, under the occurrence's row lock for that one statement; each row is written once,
-//! with its result. Rows queued otherwise (a later send window, a retry, a fallback) are claimed
-//! one by one with `FOR UPDATE SKIP LOCKED`, so workers never wait on each other's rows. A
-//! lease is a deadline on the **server's** clock, so workers on several machines agree. Results are fenced by holder and attempt; expired leases are
-//! recovered by any worker; a freeze holds its occurrence's row lock until it commits, so the
-//! others wait and then find it frozen. Sessions commit synchronously whatever the server's
-//! default, so a claim survives a server crash before its message is sent. The schema is created by the first worker (an advisory
-//! lock makes the others wait) and versioned in `rassylka_schema`; a newer version is refused.
+//! A delivery frozen due at once is claimed by batch: a claim takes the occurrence's next fresh
+//! rows in id order and writes one batch row (worker, lease) for them instead of writing each
+//! row, under the occurrence's row lock (the claim's last statement, held to its commit); each
+//! row is written once, with its result. Rows queued otherwise (a later send window, a retry, a
+//! fallback) are claimed one by one with `FOR UPDATE SKIP LOCKED`, skipping rows another
+//! worker is locking. A lease is a deadline on the **server's** clock, so workers on several
+//! machines agree. Results are fenced by holder and attempt; expired leases are recovered by
+//! any worker; a freeze holds its occurrence's row lock until it commits, so the others wait
+//! and then find it frozen. Sessions commit synchronously whatever the server's default, so a
+//! claim survives a server crash before its message is sent. The schema is created by the first
+//! worker (an advisory lock makes the others wait) and versioned in `rassylka_schema`; a newer
+//! version is refused.
 //!
 //! # Features
 //! None.
