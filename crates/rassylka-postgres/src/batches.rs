@@ -15,6 +15,13 @@ use crate::db;
 use crate::rows::delivery_from_row;
 use crate::schema::NOW_MS;
 
+/// A delivery `d` that batch `b` holds: a fresh row of its occurrence inside its range (every
+/// fresh row there is the batch's, and leaves it with its result).
+pub(crate) const HELD_BY_BATCH: &str = "d.occurrence_id = b.occurrence_id AND d.status = 'fresh' AND d.id BETWEEN b.first_id AND b.last_id";
+
+/// Occurrence `$1`'s `claimed_to`: its fresh rows at or below it are claimed, above it queued.
+pub(crate) const CLAIMED_TO: &str = "(SELECT claimed_to FROM occurrences WHERE id = $1)";
+
 /// The columns of a fresh row `d` claimed by batch `b`, as `delivery_rows` shows it, with
 /// its message `m`: what [`delivery_from_row`] reads, in the order of `deliveries`' columns
 /// (so a claimed fresh row and a row claimed one by one can be read as one list).
@@ -107,13 +114,12 @@ pub(crate) async fn release_settled(
     last: i64,
 ) -> Result<(), StoreError> {
     // Locked in id order and skipping any being renewed this moment, as `renew` does.
-    sqlx::query(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "DELETE FROM claim_batches WHERE id IN (
              SELECT b.id FROM claim_batches b WHERE b.occurrence_id = $1 AND b.last_id >= $2 AND b.first_id <= $3
-             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.occurrence_id = $1 AND d.status = 'fresh'
-                 AND d.id BETWEEN b.first_id AND b.last_id)
-             ORDER BY b.id FOR UPDATE OF b SKIP LOCKED)",
-    )
+             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE {HELD_BY_BATCH})
+             ORDER BY b.id FOR UPDATE OF b SKIP LOCKED)"
+    )))
     .bind(occurrence_id)
     .bind(first)
     .bind(last)
@@ -135,9 +141,8 @@ pub(crate) async fn renew_batches(
              UPDATE claim_batches SET lease_until = {NOW_MS} + $1 WHERE id IN (
                  SELECT id FROM claim_batches WHERE occurrence_id = $2 AND worker = $3
                  ORDER BY id FOR UPDATE SKIP LOCKED)
-             RETURNING first_id, last_id)
-         SELECT count(*) FROM renewed b JOIN deliveries d ON d.occurrence_id = $2
-             AND d.status = 'fresh' AND d.id BETWEEN b.first_id AND b.last_id"
+             RETURNING occurrence_id, first_id, last_id)
+         SELECT count(*) FROM renewed b JOIN deliveries d ON {HELD_BY_BATCH}"
     )))
     .bind(i64::try_from(lease.length.as_millis()).unwrap_or(i64::MAX))
     .bind(occurrence_id)
@@ -153,8 +158,7 @@ pub(crate) async fn renew_batches(
 pub(crate) fn expired_fresh() -> String {
     format!(
         "SELECT {CLAIMED_FRESH} FROM claim_batches b
-         JOIN deliveries d ON d.occurrence_id = b.occurrence_id AND d.status = 'fresh'
-             AND d.id BETWEEN b.first_id AND b.last_id
+         JOIN deliveries d ON {HELD_BY_BATCH}
          JOIN messages m ON m.id = d.id
          WHERE b.occurrence_id = $1 AND b.lease_until < {NOW_MS}
          ORDER BY d.id LIMIT $2"

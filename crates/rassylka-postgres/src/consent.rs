@@ -8,6 +8,7 @@ use std::str::FromStr;
 use rassylka_store::{ConsentStore, DeliveryStatus, ReachedAddress, StoreError, Unsubscribe};
 use sqlx::Row;
 
+use crate::batches::HELD_BY_BATCH;
 use crate::rows::{channel_from, from_millis, millis};
 use crate::{PgStore, db};
 
@@ -142,7 +143,7 @@ impl ConsentStore for PgStore {
         second: DateTime<Utc>,
     ) -> Result<(u64, u64), StoreError> {
         // One scan from the earlier instant; each count keeps the rows from its own.
-        let (first_sends, second_sends): (i64, i64) = sqlx::query_as(
+        let (first_sends, second_sends): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FILTER (WHERE at >= $2), count(*) FILTER (WHERE at >= $3) FROM (
                  SELECT CASE WHEN status = 'sent' THEN sent_at ELSE updated_at END AS at
                  FROM deliveries WHERE channel = $1
@@ -150,11 +151,9 @@ impl ConsentStore for PgStore {
                      OR (status IN ('sending', 'unknown') AND updated_at >= $4))
                  UNION ALL
                  -- Fresh rows in flight count from their batch's claim.
-                 SELECT b.claimed_at FROM claim_batches b
-                 JOIN deliveries d ON d.occurrence_id = b.occurrence_id AND d.status = 'fresh'
-                     AND d.id BETWEEN b.first_id AND b.last_id
-                 WHERE d.channel = $1 AND b.claimed_at >= $4) s",
-        )
+                 SELECT b.claimed_at FROM claim_batches b JOIN deliveries d ON {HELD_BY_BATCH}
+                 WHERE d.channel = $1 AND b.claimed_at >= $4) s"
+        )))
         .bind(channel.as_str())
         .bind(millis(first))
         .bind(millis(second))

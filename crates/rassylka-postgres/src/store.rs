@@ -10,7 +10,7 @@ use rassylka_store::{
 };
 use sqlx::Row;
 
-use crate::batches::{claim_fresh, expired_fresh, renew_batches};
+use crate::batches::{CLAIMED_TO, claim_fresh, expired_fresh, renew_batches};
 use crate::freeze::PgFreeze;
 use crate::queue::{claim_in, record_in};
 use crate::rows::{delivery_from_row, from_millis, mailing_from_row, millis, occurrence_from_row};
@@ -466,11 +466,11 @@ impl QueueStore for PgStore {
     }
 
     async fn sending(&self, occurrence_id: i64) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT (SELECT count(*) FROM deliveries WHERE occurrence_id = $1 AND status = 'sending')
                   + (SELECT count(*) FROM deliveries WHERE occurrence_id = $1 AND status = 'fresh'
-                     AND id <= (SELECT claimed_to FROM occurrences WHERE id = $1))",
-        )
+                     AND id <= {CLAIMED_TO})"
+        )))
         .bind(occurrence_id)
         .fetch_one(&self.pool)
         .await
@@ -479,13 +479,13 @@ impl QueueStore for PgStore {
     }
 
     async fn next_due(&self, occurrence_id: i64) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let due: Option<i64> = sqlx::query_scalar(
-            // A fresh row waits for nothing (`not_before` 0): one not yet claimed is due now.
+        // A fresh row waits for nothing (`not_before` 0): one not yet claimed is due now.
+        let due: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT LEAST(
                  (SELECT min(not_before) FROM deliveries WHERE occurrence_id = $1 AND status = 'queued'),
                  (SELECT 0::bigint WHERE EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = $1
-                     AND status = 'fresh' AND id > (SELECT claimed_to FROM occurrences WHERE id = $1))))",
-        )
+                     AND status = 'fresh' AND id > {CLAIMED_TO})))"
+        )))
         .bind(occurrence_id)
         .fetch_one(&self.pool)
         .await
@@ -496,12 +496,12 @@ impl QueueStore for PgStore {
     async fn counts(&self, occurrence_id: i64) -> Result<StatusCounts, StoreError> {
         // Stored statuses, a fresh row counted as `sending` at or below `claimed_to`, else
         // `queued`: cheaper than reading every row through `delivery_rows`.
-        let rows = sqlx::query(
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT CASE WHEN d.status <> 'fresh' THEN d.status
-                         WHEN d.id <= (SELECT claimed_to FROM occurrences WHERE id = $1) THEN 'sending'
+                         WHEN d.id <= {CLAIMED_TO} THEN 'sending'
                          ELSE 'queued' END AS status, count(*) AS n
-             FROM deliveries d WHERE d.occurrence_id = $1 GROUP BY 1",
-        )
+             FROM deliveries d WHERE d.occurrence_id = $1 GROUP BY 1"
+        )))
         .bind(occurrence_id)
         .fetch_all(&self.pool)
         .await
