@@ -142,15 +142,6 @@ impl ConsentStore for SqliteStore {
             .collect()
     }
 
-    async fn sends_since(
-        &self,
-        channel: ChannelKind,
-        since: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        // One counting rule per backend: the pair's query, asked for one instant.
-        Ok(self.sends_since_both(channel, since, since).await?.0)
-    }
-
     async fn sends_since_both(
         &self,
         channel: ChannelKind,

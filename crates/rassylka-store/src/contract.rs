@@ -478,11 +478,13 @@ pub trait ConsentStore: Send + Sync {
         &self,
         channel: ChannelKind,
         since: DateTime<Utc>,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<u64, StoreError> {
+        Ok(self.sends_since_both(channel, since, since).await?.0)
+    }
 
-    /// [`Self::sends_since`] `first` and `second` at once (a provider's day and month): a
-    /// backend answers both from one look at the journal, which a sending worker takes every
-    /// few seconds. The default asks twice.
+    /// [`Self::sends_since`] `first` and `second` at once (a provider's day and month), from
+    /// one look at the journal, which a sending worker takes every few seconds: the backend's
+    /// one counting rule, which [`Self::sends_since`] asks for one instant.
     ///
     /// # Errors
     /// When the journal cannot be read.
@@ -491,12 +493,7 @@ pub trait ConsentStore: Send + Sync {
         channel: ChannelKind,
         first: DateTime<Utc>,
         second: DateTime<Utc>,
-    ) -> Result<(u64, u64), StoreError> {
-        Ok((
-            self.sends_since(channel, first).await?,
-            self.sends_since(channel, second).await?,
-        ))
-    }
+    ) -> Result<(u64, u64), StoreError>;
 
     /// The channels and addresses of every delivery of any occurrence of `mailing_id` to
     /// `recipient_id` that has both, newest first, with their status.
