@@ -22,15 +22,26 @@ pub(crate) const HELD_BY_BATCH: &str = "d.occurrence_id = b.occurrence_id AND d.
 /// Occurrence `$1`'s `claimed_to`: its fresh rows at or below it are claimed, above it queued.
 pub(crate) const CLAIMED_TO: &str = "(SELECT claimed_to FROM occurrences WHERE id = $1)";
 
+/// Occurrence `$1`'s fresh rows not yet claimed, `d`: after `claimed_to`, up to `fresh_to`
+/// (its last fresh row), looked up through the primary key.
+pub(crate) const UNCLAIMED_FRESH: &str = "d.occurrence_id = $1 AND d.status = 'fresh'
+    AND d.id > (SELECT claimed_to FROM occurrences WHERE id = $1)
+    AND d.id <= (SELECT fresh_to FROM occurrences WHERE id = $1)";
+
 /// The columns of a fresh row `d` claimed by batch `b`, as `delivery_rows` shows it, with
 /// its message `m`: what [`delivery_from_row`] reads, in the order of `deliveries`' columns
 /// (so a claimed fresh row and a row claimed one by one can be read as one list).
 pub(crate) const CLAIMED_FRESH: &str = "d.id, d.occurrence_id, d.channel, d.group_key, d.rank, 'sending' AS status,
     d.not_before, d.attempts + 1 AS attempts, d.cost, d.provider_id, d.error_class, d.error,
-    b.claimed_at AS updated_at, d.sent_at, b.worker AS worker, b.lease_until AS lease_until, d.held_by, m.*";
+    b.claimed_at AS updated_at, d.sent_at, b.worker AS worker, b.lease_until AS lease_until, d.held_by,
+    'sending' AS lane, m.*";
 
-/// Claims up to `limit` of the occurrence's fresh rows after `claimed_to`, in one statement;
-/// returns them in id order.
+/// How many ids one claim statement looks at, per row it may claim: a window a few times the
+/// batch holds a full batch even when the occurrence's fresh rows share their ids with
+/// fallback rows of priority groups or with another occurrence frozen at the same time.
+const WINDOW_PER_ROW: i64 = 2;
+
+/// Claims up to `limit` of the occurrence's fresh rows after `claimed_to`, in id order.
 pub(crate) async fn claim_fresh(
     conn: &mut PgConnection,
     occurrence_id: i64,
@@ -38,31 +49,69 @@ pub(crate) async fn claim_fresh(
     due: i64,
     limit: usize,
 ) -> Result<Vec<Delivery>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let window = limit.saturating_mul(WINDOW_PER_ROW);
+    loop {
+        let rows = claim_window(conn, occurrence_id, lease, due, limit, window).await?;
+        if !rows.is_empty() {
+            return rows.iter().map(delivery_from_row).collect();
+        }
+        // A window without a fresh row moved `claimed_to` past it: look at the next one,
+        // unless it reached the occurrence's last fresh row.
+        let more: Option<bool> =
+            sqlx::query_scalar("SELECT claimed_to < fresh_to FROM occurrences WHERE id = $1")
+                .bind(occurrence_id)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db)?;
+        if more != Some(true) {
+            return Ok(Vec::new());
+        }
+    }
+}
+
+/// One claim statement: the fresh rows among the `window` ids after `claimed_to`, up to
+/// `limit`; `claimed_to` moves to the last one claimed, or past the window when it held
+/// fewer.
+async fn claim_window(
+    conn: &mut PgConnection,
+    occurrence_id: i64,
+    lease: &Lease,
+    due: i64,
+    limit: i64,
+    window: i64,
+) -> Result<Vec<sqlx::postgres::PgRow>, StoreError> {
     // Claims of one occurrence take turns on its row: the fresh rows after `claimed_to` are
     // then nobody's, since only a claim moves it and a fresh row changes only by a result.
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "WITH o AS (SELECT claimed_to FROM occurrences WHERE id = $1 FOR NO KEY UPDATE),
+    // The rows are looked up by their ids (a range of the primary key), which bounds what a
+    // claim reads whatever the planner guesses of how many rows are fresh, and read once.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "WITH o AS (SELECT claimed_to AS after, LEAST(claimed_to + $6, fresh_to) AS upto
+                    FROM occurrences WHERE id = $1 FOR NO KEY UPDATE),
          picked AS MATERIALIZED (
-             SELECT d.id FROM deliveries d WHERE d.occurrence_id = $1 AND d.status = 'fresh'
-             AND d.id > (SELECT claimed_to FROM o) ORDER BY d.id LIMIT $3),
+             SELECT d.* FROM deliveries d WHERE d.id > (SELECT after FROM o) AND d.id <= (SELECT upto FROM o)
+             AND d.occurrence_id = $1 AND d.status = 'fresh' ORDER BY d.id LIMIT $3),
          b AS (
              INSERT INTO claim_batches (occurrence_id, first_id, last_id, worker, lease_until, claimed_at)
              SELECT $1, min(id), max(id), $4, {NOW_MS} + $5, $2 FROM picked HAVING count(*) > 0
              RETURNING last_id, worker, lease_until, claimed_at),
-         moved AS (UPDATE occurrences SET claimed_to = b.last_id FROM b WHERE occurrences.id = $1)
+         moved AS (
+             UPDATE occurrences SET claimed_to = CASE WHEN (SELECT count(*) FROM picked) = $3
+                 THEN (SELECT max(id) FROM picked) ELSE (SELECT upto FROM o) END
+             WHERE id = $1 AND claimed_to < (SELECT upto FROM o))
          SELECT {CLAIMED_FRESH}
-         FROM picked JOIN deliveries d ON d.id = picked.id JOIN messages m ON m.id = picked.id CROSS JOIN b
+         FROM picked d JOIN messages m ON m.id = d.id CROSS JOIN b
          ORDER BY d.id"
     )))
     .bind(occurrence_id)
     .bind(due)
-    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .bind(limit)
     .bind(&lease.worker)
     .bind(i64::try_from(lease.length.as_millis()).unwrap_or(i64::MAX))
+    .bind(window)
     .fetch_all(&mut *conn)
     .await
-    .map_err(db)?;
-    rows.iter().map(delivery_from_row).collect()
+    .map_err(db)
 }
 
 /// The batches of occurrence `occurrence` (a parameter) held as `fence` says (`$3` bound as

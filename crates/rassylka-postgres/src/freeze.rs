@@ -20,6 +20,8 @@ pub(crate) struct PgFreeze {
     pub(crate) occurrence_id: i64,
     pub(crate) now: i64,
     pub(crate) keys: KeyOrder,
+    /// The first and last id of the fresh rows written so far.
+    pub(crate) fresh: Option<(i64, i64)>,
 }
 
 /// One column per field, for `UNNEST`.
@@ -79,7 +81,7 @@ impl Freeze for PgFreeze {
             }
             // One statement per chunk: ids come from the sequence in the chunk's order, and a
             // delivery and its message share one.
-            sqlx::query(
+            let (first, last): (Option<i64>, Option<i64>) = sqlx::query_as(
                 "WITH src AS MATERIALIZED (
                      SELECT nextval('delivery_ids') AS id, u.* FROM (
                          SELECT * FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
@@ -91,11 +93,14 @@ impl Freeze for PgFreeze {
                          ORDER BY n) u),
                  written AS (
                      INSERT INTO messages (id, delivery_key, recipient_id, address, booking_id, units, subject, text, html, image)
-                     SELECT id, delivery_key, recipient_id, address, booking_id, units, subject, text, html, image FROM src)
-                 INSERT INTO deliveries (occurrence_id, updated_at, id, channel, group_key, rank, status, not_before, cost, error)
-                 SELECT $1, $2, id, channel, group_key, rank,
-                     CASE WHEN status = 'queued' AND not_before = 0 THEN 'fresh' ELSE status END,
-                     not_before, cost, error FROM src",
+                     SELECT id, delivery_key, recipient_id, address, booking_id, units, subject, text, html, image FROM src),
+                 stored AS (
+                     INSERT INTO deliveries (occurrence_id, updated_at, id, channel, group_key, rank, status, not_before, cost, error)
+                     SELECT $1, $2, id, channel, group_key, rank,
+                         CASE WHEN status = 'queued' AND not_before = 0 THEN 'fresh' ELSE status END,
+                         not_before, cost, error FROM src
+                     RETURNING id, status)
+                 SELECT min(id) FILTER (WHERE status = 'fresh'), max(id) FILTER (WHERE status = 'fresh') FROM stored",
             )
             .bind(self.occurrence_id)
             .bind(self.now)
@@ -115,9 +120,15 @@ impl Freeze for PgFreeze {
             .bind(c.not_before)
             .bind(c.cost)
             .bind(c.error)
-            .execute(&mut *self.tx)
+            .fetch_one(&mut *self.tx)
             .await
             .map_err(db)?;
+            if let (Some(first), Some(last)) = (first, last) {
+                self.fresh = Some(match self.fresh {
+                    Some((before, after)) => (before.min(first), after.max(last)),
+                    None => (first, last),
+                });
+            }
         }
         Ok(())
     }
@@ -146,8 +157,14 @@ impl Freeze for PgFreeze {
             .map_err(db)?
             .rows_affected()
         };
-        sqlx::query("UPDATE occurrences SET state = 'frozen' WHERE id = $1")
-            .bind(self.occurrence_id)
+        // Claims look for fresh rows from the first one's id on, up to the last one's.
+        let (first, last) = self.fresh.unwrap_or((1, 0));
+        sqlx::query(
+            "UPDATE occurrences SET state = 'frozen', claimed_to = $2 - 1, fresh_to = $3 WHERE id = $1",
+        )
+        .bind(self.occurrence_id)
+        .bind(first)
+        .bind(last)
             .execute(&mut *self.tx)
             .await
             .map_err(db)?;

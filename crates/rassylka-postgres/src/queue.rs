@@ -90,7 +90,7 @@ async fn claim_from(
     let (from_not_before, from_id) = from.unwrap_or((i64::MIN, i64::MIN));
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "WITH due AS (
-             SELECT id FROM deliveries WHERE occurrence_id = $1 AND status = 'queued' AND not_before <= $2
+             SELECT id FROM deliveries WHERE occurrence_id = $1 AND lane = 'queued' AND not_before <= $2
              AND (not_before, id) >= ($6, $7)
              ORDER BY not_before, id LIMIT $3 FOR UPDATE SKIP LOCKED)
          , claimed AS (
@@ -269,7 +269,7 @@ async fn apply_group_effects(
     written: &[i64],
     now: i64,
 ) -> Result<(), StoreError> {
-    const GROUP: &str = "occurrence_id = $1 AND status = 'standby' AND group_key = (SELECT group_key FROM deliveries WHERE id = $2)";
+    const GROUP: &str = "occurrence_id = $1 AND lane = 'standby' AND group_key = (SELECT group_key FROM deliveries WHERE id = $2)";
     for r in results {
         if r.then == GroupEffect::Nothing || written.binary_search(&r.id).is_err() {
             continue;

@@ -6,7 +6,7 @@ use sqlx::PgConnection;
 use crate::db;
 
 /// Bumped whenever the tables change; a journal of a newer version is refused.
-pub(crate) const SCHEMA_VERSION: i32 = 4;
+pub(crate) const SCHEMA_VERSION: i32 = 5;
 
 /// Times are milliseconds since the epoch (`BIGINT`), as the dispatcher's clock gives them;
 /// lease deadlines alone come from the server's clock ([`NOW_MS`]).
@@ -86,7 +86,7 @@ CREATE TABLE accruals (
 "#;
 
 /// What each version added, applied in turn to a journal of an older version.
-const MIGRATIONS: [(i32, &str); 3] = [
+const MIGRATIONS: [(i32, &str); 4] = [
     (
         2,
         r#"
@@ -166,6 +166,33 @@ SELECT d.id, d.occurrence_id, d.channel, d.group_key, d.rank,
         ORDER BY b.last_id LIMIT 1) ELSE d.lease_until END AS lease_until,
     d.held_by
 FROM deliveries d JOIN occurrences o ON o.id = d.occurrence_id;
+"#,
+    ),
+    (
+        5,
+        r#"
+-- A result writes a fresh row in place. PostgreSQL can keep a new row version on its page
+-- without touching any index (a heap-only update) when no indexed column changes and the page
+-- has room: the queue's indexes now name their rows by `lane`, which is NULL for a fresh row
+-- and for a row with its result alike, and pages are filled half, leaving room for the
+-- result's version of each row. Fresh rows are claimed by id from the occurrence's first
+-- unclaimed one (`claimed_to`) to its last (`fresh_to`), through the primary key.
+ALTER TABLE deliveries SET (fillfactor = 50);
+ALTER TABLE deliveries ADD COLUMN lane TEXT GENERATED ALWAYS AS (
+    CASE WHEN status IN ('queued', 'sending', 'standby') THEN status END) STORED;
+DROP INDEX deliveries_queue;
+DROP INDEX deliveries_sending;
+DROP INDEX deliveries_standby;
+DROP INDEX deliveries_fresh;
+CREATE INDEX deliveries_queue ON deliveries (occurrence_id, not_before, id) WHERE lane = 'queued';
+CREATE INDEX deliveries_sending ON deliveries (occurrence_id, lease_until) WHERE lane = 'sending';
+CREATE INDEX deliveries_standby ON deliveries (occurrence_id, group_key, rank) WHERE lane = 'standby';
+ALTER TABLE occurrences ADD COLUMN fresh_to BIGINT NOT NULL DEFAULT 0;
+UPDATE occurrences o SET fresh_to = f.last, claimed_to = GREATEST(o.claimed_to, f.next - 1)
+FROM (SELECT d.occurrence_id, max(d.id) AS last, min(d.id) FILTER (WHERE d.id > c.claimed_to) AS next
+      FROM deliveries d JOIN occurrences c ON c.id = d.occurrence_id
+      WHERE d.status = 'fresh' GROUP BY d.occurrence_id) f
+WHERE f.occurrence_id = o.id;
 "#,
     ),
 ];

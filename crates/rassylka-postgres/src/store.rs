@@ -10,7 +10,9 @@ use rassylka_store::{
 };
 use sqlx::Row;
 
-use crate::batches::{CLAIMED_TO, claim_fresh, expired_fresh, renew_batches};
+use crate::batches::{
+    CLAIMED_TO, HELD_BY_BATCH, UNCLAIMED_FRESH, claim_fresh, expired_fresh, renew_batches,
+};
 use crate::freeze::PgFreeze;
 use crate::queue::{claim_in, record_in};
 use crate::rows::{delivery_from_row, from_millis, mailing_from_row, millis, occurrence_from_row};
@@ -201,12 +203,14 @@ impl OccurrenceStore for PgStore {
         if state.as_deref() != Some(OccurrenceState::Frozen.as_str()) {
             return Ok(false);
         }
-        let open: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = $1 AND status = 'queued')
-                 OR EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = $1 AND status = 'standby')
-                 OR EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = $1 AND status = 'sending')
-                 OR EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = $1 AND status = 'fresh')",
-        )
+        let open: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = $1 AND lane = 'queued')
+                 OR EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = $1 AND lane = 'standby')
+                 OR EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = $1 AND lane = 'sending')
+                 OR EXISTS (SELECT 1 FROM claim_batches b JOIN deliveries d ON {HELD_BY_BATCH}
+                            WHERE b.occurrence_id = $1)
+                 OR EXISTS (SELECT 1 FROM deliveries d WHERE {UNCLAIMED_FRESH})"
+        )))
         .bind(id)
         .fetch_one(&mut *tx)
         .await
@@ -293,6 +297,7 @@ impl OccurrenceStore for PgStore {
             occurrence_id,
             now: millis(now),
             keys: KeyOrder::default(),
+            fresh: None,
         })))
     }
 }
@@ -385,7 +390,7 @@ impl QueueStore for PgStore {
         // order `record_in` locks them in, so the two never deadlock.
         let one_by_one = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE deliveries SET lease_until = {NOW_MS} + $1 WHERE id IN (
-                 SELECT id FROM deliveries WHERE occurrence_id = $2 AND status = 'sending' AND worker = $3
+                 SELECT id FROM deliveries WHERE occurrence_id = $2 AND lane = 'sending' AND worker = $3
                  ORDER BY id FOR UPDATE SKIP LOCKED)"
         )))
         .bind(i64::try_from(lease.length.as_millis()).unwrap_or(i64::MAX))
@@ -405,7 +410,7 @@ impl QueueStore for PgStore {
     ) -> Result<Vec<Delivery>, StoreError> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "(SELECT d.*, m.* FROM deliveries d JOIN messages m ON m.id = d.id
-              WHERE d.occurrence_id = $1 AND d.status = 'sending' AND d.lease_until < {NOW_MS}
+              WHERE d.occurrence_id = $1 AND d.lane = 'sending' AND d.lease_until < {NOW_MS}
               ORDER BY d.id LIMIT $2)
              UNION ALL ({})
              ORDER BY 1 LIMIT $2",
@@ -467,9 +472,9 @@ impl QueueStore for PgStore {
 
     async fn sending(&self, occurrence_id: i64) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT (SELECT count(*) FROM deliveries WHERE occurrence_id = $1 AND status = 'sending')
-                  + (SELECT count(*) FROM deliveries WHERE occurrence_id = $1 AND status = 'fresh'
-                     AND id <= {CLAIMED_TO})"
+            "SELECT (SELECT count(*) FROM deliveries WHERE occurrence_id = $1 AND lane = 'sending')
+                  + (SELECT count(*) FROM claim_batches b JOIN deliveries d ON {HELD_BY_BATCH}
+                     WHERE b.occurrence_id = $1)"
         )))
         .bind(occurrence_id)
         .fetch_one(&self.pool)
@@ -482,9 +487,8 @@ impl QueueStore for PgStore {
         // A fresh row waits for nothing (`not_before` 0): one not yet claimed is due now.
         let due: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT LEAST(
-                 (SELECT min(not_before) FROM deliveries WHERE occurrence_id = $1 AND status = 'queued'),
-                 (SELECT 0::bigint WHERE EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = $1
-                     AND status = 'fresh' AND id > {CLAIMED_TO})))"
+                 (SELECT min(not_before) FROM deliveries WHERE occurrence_id = $1 AND lane = 'queued'),
+                 (SELECT 0::bigint WHERE EXISTS (SELECT 1 FROM deliveries d WHERE {UNCLAIMED_FRESH})))"
         )))
         .bind(occurrence_id)
         .fetch_one(&self.pool)

@@ -73,10 +73,21 @@ async fn a_journal_of_a_newer_schema_version_is_refused_and_ours_reopens() {
     .unwrap_err();
     assert!(
         refused.to_string().contains("schema version 99")
-            && refused.to_string().contains("reads 4"),
+            && refused.to_string().contains("reads 5"),
         "{refused}"
     );
 }
+
+/// Takes a journal of the current version back to version 4, as version 4 created it: the
+/// queue's indexes on `status` and the index of fresh rows, no `lane`, no `fresh_to`.
+const BACK_TO_V4: &str = "
+    ALTER TABLE deliveries DROP COLUMN lane; ALTER TABLE occurrences DROP COLUMN fresh_to;
+    ALTER TABLE deliveries RESET (fillfactor);
+    CREATE INDEX deliveries_queue ON deliveries (occurrence_id, not_before, id) WHERE status = 'queued';
+    CREATE INDEX deliveries_sending ON deliveries (occurrence_id, lease_until) WHERE status = 'sending';
+    CREATE INDEX deliveries_standby ON deliveries (occurrence_id, group_key, rank) WHERE status = 'standby';
+    CREATE INDEX deliveries_fresh ON deliveries (occurrence_id, id) WHERE status = 'fresh';
+    DELETE FROM rassylka_schema; INSERT INTO rassylka_schema (version) VALUES (4);";
 
 #[tokio::test]
 async fn a_journal_of_version_1_is_migrated() {
@@ -85,11 +96,12 @@ async fn a_journal_of_version_1_is_migrated() {
         return;
     };
     store
-        .raw_execute(
-            "DROP VIEW delivery_rows; DROP TABLE claim_batches; DROP INDEX deliveries_fresh; ALTER TABLE occurrences DROP COLUMN claimed_to;
+        .raw_execute(&format!(
+            "{BACK_TO_V4}
+             DROP VIEW delivery_rows; DROP TABLE claim_batches; DROP INDEX deliveries_fresh; ALTER TABLE occurrences DROP COLUMN claimed_to;
              DROP TABLE notice_refusals; DROP TABLE secrets; DROP TABLE unsubscribes; DROP INDEX messages_recipient;
              DELETE FROM rassylka_schema; INSERT INTO rassylka_schema (version) VALUES (1)",
-        )
+        ))
         .await
         .unwrap();
     store.close().await.unwrap();
@@ -176,7 +188,8 @@ async fn a_version_3_journal_mid_send_is_migrated_and_finished() {
     // As version 3 wrote them: two rows sending under worker `old`, three queued.
     store
         .raw_execute(&format!(
-            "UPDATE deliveries SET status = 'queued' WHERE occurrence_id = {id};
+            "{BACK_TO_V4}
+             UPDATE deliveries SET status = 'queued' WHERE occurrence_id = {id};
              UPDATE deliveries SET status = 'sending', attempts = 1, worker = 'old',
                  lease_until = (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + 600000
              WHERE id IN (SELECT id FROM deliveries WHERE occurrence_id = {id} ORDER BY id LIMIT 2);
@@ -225,6 +238,163 @@ async fn a_version_3_journal_mid_send_is_migrated_and_finished() {
     assert!(written.refused.is_empty());
     assert_eq!(migrated.counts(o.id).await.unwrap().sent, 5);
     assert!(migrated.finish_occurrence(o.id).await.unwrap());
+}
+
+/// A version 4 journal mid-send (one batch of fresh rows claimed, the others not yet) is
+/// migrated: the claimed batch stays its worker's, and the rest is claimed by id as version 5
+/// claims.
+#[tokio::test]
+async fn a_version_4_journal_mid_send_is_migrated_and_finished() {
+    use rassylka_store::conformance::now;
+    use rassylka_store::{Fence, Lease, Settle};
+    let schema = fresh_schema();
+    let Some(store) = connect(Some(schema.clone())).await else {
+        return;
+    };
+    let o = frozen_occurrence(&store, 7).await;
+    let old = Lease {
+        worker: "old".into(),
+        length: std::time::Duration::from_secs(600),
+    };
+    let held = store.claim(o.id, &old, now(), 2).await.unwrap();
+    assert_eq!(held.len(), 2);
+    store.raw_execute(BACK_TO_V4).await.unwrap();
+    store.close().await.unwrap();
+    let migrated: Arc<dyn Store> = Arc::new(connect(Some(schema)).await.unwrap());
+    let counts = migrated.counts(o.id).await.unwrap();
+    assert_eq!((counts.sending, counts.queued), (2, 5));
+    assert_eq!(migrated.sending(o.id).await.unwrap(), 2);
+    let lease = Lease {
+        worker: "new".into(),
+        length: std::time::Duration::from_secs(60),
+    };
+    let mut claimed = Vec::new();
+    loop {
+        let batch = migrated.claim(o.id, &lease, now(), 2).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        claimed.extend(batch);
+    }
+    assert_eq!(
+        claimed.len(),
+        5,
+        "the fresh rows not claimed before, not the old worker's"
+    );
+    assert!(claimed.iter().all(|d| !held.iter().any(|h| h.id == d.id)));
+    let results: Vec<Settle> = claimed.iter().map(sent).collect();
+    let recorded = migrated
+        .record(o.id, Fence::Holder("new"), &results, now())
+        .await
+        .unwrap();
+    assert!(recorded.refused.is_empty());
+    assert!(
+        !migrated.finish_occurrence(o.id).await.unwrap(),
+        "two rows are still sending"
+    );
+    let late: Vec<Settle> = held.iter().map(sent).collect();
+    let refused = migrated
+        .record(o.id, Fence::Holder("new"), &late, now())
+        .await
+        .unwrap();
+    assert_eq!(refused.refused.len(), 2);
+    let written = migrated
+        .record(o.id, Fence::Holder("old"), &late, now())
+        .await
+        .unwrap();
+    assert!(written.refused.is_empty());
+    assert_eq!(migrated.counts(o.id).await.unwrap().sent, 7);
+    assert!(migrated.finish_occurrence(o.id).await.unwrap());
+}
+
+/// Two occurrences frozen at the same time draw their ids from one sequence in turns, and one
+/// of them has fallback rows between its fresh ones: claims of each, however small, take all of
+/// its fresh rows in id order and none of the other's, also past a stretch of ids with no fresh
+/// row of its own.
+#[tokio::test]
+async fn claims_find_fresh_rows_among_the_ids_of_another_freeze() {
+    use rassylka_store::conformance::{delivery, now};
+    use rassylka_store::{
+        DeliveryStatus, Lease, MailingRecord, MailingState, NewOccurrence, OccurrenceStart,
+        OccurrenceState,
+    };
+    let Some(store) = connect(Some(fresh_schema())).await else {
+        return;
+    };
+    let record = MailingRecord {
+        id: "m-1".into(),
+        json: "{}".into(),
+        state: MailingState::Draft,
+        version: 1,
+        checked_at: None,
+        paused_until: None,
+        reason: None,
+    };
+    store.create_mailing(&record).await.unwrap();
+    let mut occurrences = Vec::new();
+    for key in ["m-1/a", "m-1/b"] {
+        let start = store
+            .start_occurrence(&NewOccurrence {
+                mailing_id: "m-1".into(),
+                key: key.into(),
+                fired_at: now(),
+                evaluation_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 18).unwrap(),
+                state: OccurrenceState::Freezing,
+            })
+            .await
+            .unwrap();
+        let (OccurrenceStart::Created(o) | OccurrenceStart::Existing(o)) = start;
+        occurrences.push(o);
+    }
+    let (a, b) = (&occurrences[0], &occurrences[1]);
+    let mut freeze_a = store.begin_freeze(a.id, now()).await.unwrap().unwrap();
+    let mut freeze_b = store.begin_freeze(b.id, now()).await.unwrap().unwrap();
+    // `a`: three fresh rows, then five of `b`, then two fresh rows of `a` each with a
+    // fallback row behind it, then five of `b` again.
+    let entries = |key: &str, from: usize, n: usize| -> Vec<_> {
+        (from..from + n)
+            .map(|i| delivery(key, &format!("c-{i}")))
+            .collect()
+    };
+    freeze_a.write(entries("m-1/a", 0, 3)).await.unwrap();
+    freeze_b.write(entries("m-1/b", 0, 5)).await.unwrap();
+    let mut grouped = Vec::new();
+    for i in 3..5 {
+        let first = delivery("m-1/a", &format!("c-{i}"));
+        let mut fallback = delivery("m-1/a", &format!("c-{i}"));
+        fallback.delivery_key = format!("m-1/a/c-{i}/sms");
+        fallback.rank = 1;
+        fallback.status = DeliveryStatus::Standby;
+        grouped.extend([first, fallback]);
+    }
+    freeze_a.write(grouped).await.unwrap();
+    freeze_b.write(entries("m-1/b", 5, 5)).await.unwrap();
+    freeze_a.commit().await.unwrap();
+    freeze_b.commit().await.unwrap();
+    let lease = Lease {
+        worker: "w".into(),
+        length: std::time::Duration::from_secs(60),
+    };
+    for (o, limit, expected) in [(a, 1, 5), (b, 2, 10)] {
+        let mut claimed = Vec::new();
+        loop {
+            let batch = store.claim(o.id, &lease, now(), limit).await.unwrap();
+            assert!(batch.len() <= limit);
+            if batch.is_empty() {
+                break;
+            }
+            claimed.extend(batch);
+        }
+        assert_eq!(claimed.len(), expected);
+        assert!(
+            claimed
+                .iter()
+                .all(|d| d.occurrence_id == o.id && d.planned.rank == 0)
+        );
+        assert!(claimed.windows(2).all(|w| w[0].id < w[1].id));
+        assert_eq!(store.sending(o.id).await.unwrap(), expected as u64);
+        assert_eq!(store.counts(o.id).await.unwrap().queued, 0);
+    }
 }
 
 /// A worker that wakes from a stall while another worker is settling its expired batch (the
