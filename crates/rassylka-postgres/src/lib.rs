@@ -19,15 +19,19 @@
 //! A delivery frozen due at once is claimed by batch: a claim takes the occurrence's next fresh
 //! rows in id order and writes one batch row (worker, lease) for them instead of writing each
 //! row, under the occurrence's row lock (the claim's last statement, held to its commit); each
-//! row is written once, with its result. Rows queued otherwise (a later send window, a retry, a
-//! fallback) are claimed one by one with `FOR UPDATE SKIP LOCKED`, skipping rows another
-//! worker is locking. A lease is a deadline on the **server's** clock, so workers on several
-//! machines agree. Results are fenced by holder and attempt; expired leases are recovered by
-//! any worker; a freeze holds its occurrence's row lock until it commits, so the others wait
-//! and then find it frozen. Sessions commit synchronously whatever the server's default, so a
-//! claim survives a server crash before its message is sent. The schema is created by the first
-//! worker (an advisory lock makes the others wait) and versioned in `rassylka_schema`; a newer
-//! version is refused.
+//! row is written once, with its result, in place: the queue's indexes name their rows by a
+//! generated `lane`, NULL for a fresh row and a settled one alike, and pages are left half
+//! empty, so PostgreSQL keeps the new version on its page without an index entry. A claim
+//! finds fresh rows by id, between the occurrence's `claimed_to` and its last fresh row, a few
+//! batches' worth of ids per statement whatever the planner guesses. Rows queued otherwise (a
+//! later send window, a retry, a fallback) are claimed one by one with `FOR UPDATE SKIP
+//! LOCKED`, skipping rows another worker is locking. A lease is a deadline on the **server's**
+//! clock, so workers on several machines agree. Results are fenced by holder and attempt;
+//! expired leases are recovered by any worker; a freeze holds its occurrence's row lock until
+//! it commits, so the others wait and then find it frozen. Sessions commit synchronously
+//! whatever the server's default, so a claim survives a server crash before its message is
+//! sent. The schema is created by the first worker (an advisory lock makes the others wait) and
+//! versioned in `rassylka_schema`; a newer version is refused.
 //!
 //! # Features
 //! None.
