@@ -121,9 +121,9 @@ async fn a_journal_of_version_1_is_migrated() {
     migrated.close().await.unwrap();
 }
 
-/// An occurrence of mailing `m-1` frozen with `n` telegram deliveries (due at once: fresh).
-async fn frozen_occurrence(store: &PgStore, n: usize) -> rassylka_store::OccurrenceRecord {
-    use rassylka_store::conformance::{delivery, now};
+/// Occurrence `key` of mailing `m-1` (created with it if missing), about to be frozen.
+async fn occurrence(store: &PgStore, key: &str) -> rassylka_store::OccurrenceRecord {
+    use rassylka_store::conformance::now;
     use rassylka_store::{
         MailingRecord, MailingState, NewOccurrence, OccurrenceStart, OccurrenceState,
     };
@@ -136,11 +136,11 @@ async fn frozen_occurrence(store: &PgStore, n: usize) -> rassylka_store::Occurre
         paused_until: None,
         reason: None,
     };
-    store.create_mailing(&record).await.unwrap();
+    let _ = store.create_mailing(&record).await.unwrap();
     let start = store
         .start_occurrence(&NewOccurrence {
             mailing_id: "m-1".into(),
-            key: "m-1/o".into(),
+            key: key.into(),
             fired_at: now(),
             evaluation_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 18).unwrap(),
             state: OccurrenceState::Freezing,
@@ -148,6 +148,13 @@ async fn frozen_occurrence(store: &PgStore, n: usize) -> rassylka_store::Occurre
         .await
         .unwrap();
     let (OccurrenceStart::Created(o) | OccurrenceStart::Existing(o)) = start;
+    o
+}
+
+/// An occurrence of mailing `m-1` frozen with `n` telegram deliveries (due at once: fresh).
+async fn frozen_occurrence(store: &PgStore, n: usize) -> rassylka_store::OccurrenceRecord {
+    use rassylka_store::conformance::{delivery, now};
+    let o = occurrence(store, "m-1/o").await;
     let mut freeze = store.begin_freeze(o.id, now()).await.unwrap().unwrap();
     freeze
         .write(
@@ -159,6 +166,30 @@ async fn frozen_occurrence(store: &PgStore, n: usize) -> rassylka_store::Occurre
         .unwrap();
     freeze.commit().await.unwrap();
     o
+}
+
+/// Results of the rows `old` claimed before a migration: refused from another worker, written
+/// from `old`; then all `total` rows of the occurrence are sent and it finishes.
+async fn old_claims_stay_fenced(
+    migrated: &Arc<dyn Store>,
+    occurrence_id: i64,
+    late: &[rassylka_store::Settle],
+    total: u64,
+) {
+    use rassylka_store::Fence;
+    use rassylka_store::conformance::now;
+    let refused = migrated
+        .record(occurrence_id, Fence::Holder("new"), late, now())
+        .await
+        .unwrap();
+    assert_eq!(refused.refused.len(), late.len());
+    let written = migrated
+        .record(occurrence_id, Fence::Holder("old"), late, now())
+        .await
+        .unwrap();
+    assert!(written.refused.is_empty());
+    assert_eq!(migrated.counts(occurrence_id).await.unwrap().sent, total);
+    assert!(migrated.finish_occurrence(occurrence_id).await.unwrap());
 }
 
 /// A result saying `d` was sent, at the attempt it was claimed for.
@@ -226,18 +257,7 @@ async fn a_version_3_journal_mid_send_is_migrated_and_finished() {
         .collect();
     assert_eq!(old.len(), 2);
     let late: Vec<Settle> = old.iter().map(sent).collect();
-    let refused = migrated
-        .record(o.id, Fence::Holder("new"), &late, now())
-        .await
-        .unwrap();
-    assert_eq!(refused.refused.len(), 2);
-    let written = migrated
-        .record(o.id, Fence::Holder("old"), &late, now())
-        .await
-        .unwrap();
-    assert!(written.refused.is_empty());
-    assert_eq!(migrated.counts(o.id).await.unwrap().sent, 5);
-    assert!(migrated.finish_occurrence(o.id).await.unwrap());
+    old_claims_stay_fenced(&migrated, o.id, &late, 5).await;
 }
 
 /// A version 4 journal mid-send (one batch of fresh rows claimed, the others not yet) is
@@ -293,18 +313,7 @@ async fn a_version_4_journal_mid_send_is_migrated_and_finished() {
         "two rows are still sending"
     );
     let late: Vec<Settle> = held.iter().map(sent).collect();
-    let refused = migrated
-        .record(o.id, Fence::Holder("new"), &late, now())
-        .await
-        .unwrap();
-    assert_eq!(refused.refused.len(), 2);
-    let written = migrated
-        .record(o.id, Fence::Holder("old"), &late, now())
-        .await
-        .unwrap();
-    assert!(written.refused.is_empty());
-    assert_eq!(migrated.counts(o.id).await.unwrap().sent, 7);
-    assert!(migrated.finish_occurrence(o.id).await.unwrap());
+    old_claims_stay_fenced(&migrated, o.id, &late, 7).await;
 }
 
 /// Two occurrences frozen at the same time draw their ids from one sequence in turns, and one
@@ -314,38 +323,14 @@ async fn a_version_4_journal_mid_send_is_migrated_and_finished() {
 #[tokio::test]
 async fn claims_find_fresh_rows_among_the_ids_of_another_freeze() {
     use rassylka_store::conformance::{delivery, now};
-    use rassylka_store::{
-        DeliveryStatus, Lease, MailingRecord, MailingState, NewOccurrence, OccurrenceStart,
-        OccurrenceState,
-    };
+    use rassylka_store::{DeliveryStatus, Lease};
     let Some(store) = connect(Some(fresh_schema())).await else {
         return;
     };
-    let record = MailingRecord {
-        id: "m-1".into(),
-        json: "{}".into(),
-        state: MailingState::Draft,
-        version: 1,
-        checked_at: None,
-        paused_until: None,
-        reason: None,
-    };
-    store.create_mailing(&record).await.unwrap();
-    let mut occurrences = Vec::new();
-    for key in ["m-1/a", "m-1/b"] {
-        let start = store
-            .start_occurrence(&NewOccurrence {
-                mailing_id: "m-1".into(),
-                key: key.into(),
-                fired_at: now(),
-                evaluation_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 18).unwrap(),
-                state: OccurrenceState::Freezing,
-            })
-            .await
-            .unwrap();
-        let (OccurrenceStart::Created(o) | OccurrenceStart::Existing(o)) = start;
-        occurrences.push(o);
-    }
+    let occurrences = [
+        occurrence(&store, "m-1/a").await,
+        occurrence(&store, "m-1/b").await,
+    ];
     let (a, b) = (&occurrences[0], &occurrences[1]);
     let mut freeze_a = store.begin_freeze(a.id, now()).await.unwrap().unwrap();
     let mut freeze_b = store.begin_freeze(b.id, now()).await.unwrap().unwrap();
