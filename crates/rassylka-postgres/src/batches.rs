@@ -4,7 +4,7 @@
 //! Each claim and each result of a row claimed one by one writes a whole new row version and an
 //! entry in every index of it; a claim of 512 rows spent most of its 5 ms on that. Here a claim
 //! writes one batch row and the occurrence's `claimed_to`, under the occurrence's row lock
-//! (taken by the claim's last statement, held until its commit), and a row is written once,
+//! (taken before the claim's statement, held until its commit), and a row is written once,
 //! with its result. The batch row is the lease of all its rows: renewed, fenced and expired as
 //! one.
 
@@ -50,23 +50,29 @@ pub(crate) async fn claim_fresh(
     limit: usize,
 ) -> Result<Vec<Delivery>, StoreError> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let window = limit.saturating_mul(WINDOW_PER_ROW);
+    let mut window = limit.saturating_mul(WINDOW_PER_ROW);
     loop {
+        // The occurrence's row lock first, in a statement of its own: the claim's statement
+        // then reads rows as they are after it (a freeze that held the lock has committed
+        // its rows), and claims of the occurrence take turns.
+        let more: Option<bool> = sqlx::query_scalar(
+            "SELECT claimed_to < fresh_to FROM occurrences WHERE id = $1 FOR NO KEY UPDATE",
+        )
+        .bind(occurrence_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?;
+        if more != Some(true) {
+            return Ok(Vec::new());
+        }
         let rows = claim_window(conn, occurrence_id, lease, due, limit, window).await?;
         if !rows.is_empty() {
             return rows.iter().map(delivery_from_row).collect();
         }
-        // A window without a fresh row moved `claimed_to` past it: look at the next one,
-        // unless it reached the occurrence's last fresh row.
-        let more: Option<bool> =
-            sqlx::query_scalar("SELECT claimed_to < fresh_to FROM occurrences WHERE id = $1")
-                .bind(occurrence_id)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(db)?;
-        if more != Some(true) {
-            return Ok(Vec::new());
-        }
+        // A window without a fresh row moved `claimed_to` past it: the next one is looked at,
+        // wider, since ids without a fresh row of this occurrence come in runs (another
+        // occurrence's freeze, fallback rows).
+        window = window.saturating_mul(2);
     }
 }
 
@@ -81,13 +87,14 @@ async fn claim_window(
     limit: i64,
     window: i64,
 ) -> Result<Vec<sqlx::postgres::PgRow>, StoreError> {
-    // Claims of one occurrence take turns on its row: the fresh rows after `claimed_to` are
-    // then nobody's, since only a claim moves it and a fresh row changes only by a result.
+    // Under the occurrence's row lock (taken by the caller): the fresh rows after
+    // `claimed_to` are nobody's, since only a claim moves it and a fresh row changes only by a
+    // result.
     // The rows are looked up by their ids (a range of the primary key), which bounds what a
     // claim reads whatever the planner guesses of how many rows are fresh, and read once.
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "WITH o AS (SELECT claimed_to AS after, LEAST(claimed_to + $6, fresh_to) AS upto
-                    FROM occurrences WHERE id = $1 FOR NO KEY UPDATE),
+                    FROM occurrences WHERE id = $1),
          picked AS MATERIALIZED (
              SELECT d.* FROM deliveries d WHERE d.id > (SELECT after FROM o) AND d.id <= (SELECT upto FROM o)
              AND d.occurrence_id = $1 AND d.status = 'fresh' ORDER BY d.id LIMIT $3),
@@ -162,11 +169,13 @@ pub(crate) async fn release_settled(
     first: i64,
     last: i64,
 ) -> Result<(), StoreError> {
-    // Locked in id order and skipping any being renewed this moment, as `renew` does.
+    // Locked in id order and skipping any being renewed this moment, as `renew` does. Each
+    // batch's rows are looked for in its own id range (a subquery per batch: as a join or an
+    // anti-join, the planner may scan every delivery).
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "DELETE FROM claim_batches WHERE id IN (
              SELECT b.id FROM claim_batches b WHERE b.occurrence_id = $1 AND b.last_id >= $2 AND b.first_id <= $3
-             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE {HELD_BY_BATCH})
+             AND (SELECT true FROM deliveries d WHERE {HELD_BY_BATCH} LIMIT 1) IS NULL
              ORDER BY b.id FOR UPDATE OF b SKIP LOCKED)"
     )))
     .bind(occurrence_id)
@@ -191,7 +200,8 @@ pub(crate) async fn renew_batches(
                  SELECT id FROM claim_batches WHERE occurrence_id = $2 AND worker = $3
                  ORDER BY id FOR UPDATE SKIP LOCKED)
              RETURNING occurrence_id, first_id, last_id)
-         SELECT count(*) FROM renewed b JOIN deliveries d ON {HELD_BY_BATCH}"
+         SELECT COALESCE(sum((SELECT count(*) FROM deliveries d WHERE {HELD_BY_BATCH})), 0)::bigint
+         FROM renewed b"
     )))
     .bind(i64::try_from(lease.length.as_millis()).unwrap_or(i64::MAX))
     .bind(occurrence_id)
@@ -207,7 +217,7 @@ pub(crate) async fn renew_batches(
 pub(crate) fn expired_fresh() -> String {
     format!(
         "SELECT {CLAIMED_FRESH} FROM claim_batches b
-         JOIN deliveries d ON {HELD_BY_BATCH}
+         CROSS JOIN LATERAL (SELECT d.* FROM deliveries d WHERE {HELD_BY_BATCH} ORDER BY d.id LIMIT $2) d
          JOIN messages m ON m.id = d.id
          WHERE b.occurrence_id = $1 AND b.lease_until < {NOW_MS}
          ORDER BY d.id LIMIT $2"

@@ -18,7 +18,7 @@
 //! # Several workers
 //! A delivery frozen due at once is claimed by batch: a claim takes the occurrence's next fresh
 //! rows in id order and writes one batch row (worker, lease) for them instead of writing each
-//! row, under the occurrence's row lock (the claim's last statement, held to its commit); each
+//! row, under the occurrence's row lock (taken before the claim's statement, held to its commit); each
 //! row is written once, with its result, in place: the queue's indexes name their rows by a
 //! generated `lane`, NULL for a fresh row and a settled one alike, and pages are left half
 //! empty, so PostgreSQL keeps the new version on its page without an index entry. A claim

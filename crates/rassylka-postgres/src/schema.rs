@@ -183,7 +183,6 @@ ALTER TABLE deliveries ADD COLUMN lane TEXT GENERATED ALWAYS AS (
 DROP INDEX deliveries_queue;
 DROP INDEX deliveries_sending;
 DROP INDEX deliveries_standby;
-DROP INDEX deliveries_fresh;
 CREATE INDEX deliveries_queue ON deliveries (occurrence_id, not_before, id) WHERE lane = 'queued';
 CREATE INDEX deliveries_sending ON deliveries (occurrence_id, lease_until) WHERE lane = 'sending';
 CREATE INDEX deliveries_standby ON deliveries (occurrence_id, group_key, rank) WHERE lane = 'standby';
@@ -193,6 +192,7 @@ FROM (SELECT d.occurrence_id, max(d.id) AS last, min(d.id) FILTER (WHERE d.id > 
       FROM deliveries d JOIN occurrences c ON c.id = d.occurrence_id
       WHERE d.status = 'fresh' GROUP BY d.occurrence_id) f
 WHERE f.occurrence_id = o.id;
+DROP INDEX deliveries_fresh;
 "#,
     ),
 ];

@@ -382,6 +382,53 @@ async fn claims_find_fresh_rows_among_the_ids_of_another_freeze() {
     }
 }
 
+/// A claim that waits for a freeze of its occurrence to commit (it holds the occurrence's row
+/// lock) sees the rows the freeze wrote: it claims them rather than moving past them.
+#[tokio::test]
+async fn a_claim_waiting_for_a_freeze_claims_what_the_freeze_wrote() {
+    use rassylka_store::Lease;
+    use rassylka_store::conformance::{delivery, now};
+    let Some(store) = connect(Some(fresh_schema())).await else {
+        return;
+    };
+    let store = Arc::new(store);
+    let o = occurrence(&store, "m-1/o").await;
+    let mut freeze = store.begin_freeze(o.id, now()).await.unwrap().unwrap();
+    freeze
+        .write(
+            (0..6)
+                .map(|i| delivery("m-1/o", &format!("c-{i}")))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let lease = Lease {
+        worker: "w".into(),
+        length: std::time::Duration::from_secs(60),
+    };
+    let waiting = {
+        let (store, lease) = (Arc::clone(&store), lease.clone());
+        tokio::spawn(async move { store.claim(o.id, &lease, now(), 2).await.unwrap() })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    freeze.commit().await.unwrap();
+    let mut claimed = waiting.await.unwrap();
+    assert_eq!(
+        claimed.len(),
+        2,
+        "the claim waited for the freeze and took its first rows"
+    );
+    loop {
+        let batch = store.claim(o.id, &lease, now(), 2).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        claimed.extend(batch);
+    }
+    assert_eq!(claimed.len(), 6);
+    assert_eq!(store.counts(o.id).await.unwrap().queued, 0);
+}
+
 /// A worker that wakes from a stall while another worker is settling its expired batch (the
 /// server made slow by a trigger, so the recovery's transaction is open) does not count the
 /// batch's rows as its own: it puts them back rather than sending them, and its results for
