@@ -19,6 +19,18 @@ use crate::schema::NOW_MS;
 /// fresh row there is the batch's, and leaves it with its result).
 pub(crate) const HELD_BY_BATCH: &str = "d.occurrence_id = b.occurrence_id AND d.status = 'fresh' AND d.id BETWEEN b.first_id AND b.last_id";
 
+/// Whether batch `b` still holds a row: looked for in its own id range, a subquery per batch
+/// (as a join or an anti-join, the planner may scan every delivery).
+pub(crate) fn holds_a_row() -> String {
+    format!("(SELECT true FROM deliveries d WHERE {HELD_BY_BATCH} LIMIT 1)")
+}
+
+/// How many rows the batches `b` of a query hold, counted batch by batch as [`holds_a_row`]
+/// looks.
+pub(crate) fn rows_held() -> String {
+    format!("COALESCE(sum((SELECT count(*) FROM deliveries d WHERE {HELD_BY_BATCH})), 0)::bigint")
+}
+
 /// Occurrence `$1`'s `claimed_to`: its fresh rows at or below it are claimed, above it queued.
 pub(crate) const CLAIMED_TO: &str = "(SELECT claimed_to FROM occurrences WHERE id = $1)";
 
@@ -87,11 +99,10 @@ async fn claim_window(
     limit: i64,
     window: i64,
 ) -> Result<Vec<sqlx::postgres::PgRow>, StoreError> {
-    // Under the occurrence's row lock (taken by the caller): the fresh rows after
-    // `claimed_to` are nobody's, since only a claim moves it and a fresh row changes only by a
-    // result.
-    // The rows are looked up by their ids (a range of the primary key), which bounds what a
-    // claim reads whatever the planner guesses of how many rows are fresh, and read once.
+    // Under the occurrence's row lock (taken by the caller) the fresh rows after `claimed_to`
+    // are nobody's: only a claim moves it, and a fresh row changes only by a result. They are
+    // read once, by their ids (a range of the primary key), which bounds what a claim reads
+    // whatever the planner guesses of how many rows are fresh.
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "WITH o AS (SELECT claimed_to AS after, LEAST(claimed_to + $6, fresh_to) AS upto
                     FROM occurrences WHERE id = $1),
@@ -169,14 +180,13 @@ pub(crate) async fn release_settled(
     first: i64,
     last: i64,
 ) -> Result<(), StoreError> {
-    // Locked in id order and skipping any being renewed this moment, as `renew` does. Each
-    // batch's rows are looked for in its own id range (a subquery per batch: as a join or an
-    // anti-join, the planner may scan every delivery).
+    // Locked in id order and skipping any being renewed this moment, as `renew` does.
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "DELETE FROM claim_batches WHERE id IN (
              SELECT b.id FROM claim_batches b WHERE b.occurrence_id = $1 AND b.last_id >= $2 AND b.first_id <= $3
-             AND (SELECT true FROM deliveries d WHERE {HELD_BY_BATCH} LIMIT 1) IS NULL
-             ORDER BY b.id FOR UPDATE OF b SKIP LOCKED)"
+             AND {} IS NULL
+             ORDER BY b.id FOR UPDATE OF b SKIP LOCKED)",
+        holds_a_row()
     )))
     .bind(occurrence_id)
     .bind(first)
@@ -200,8 +210,8 @@ pub(crate) async fn renew_batches(
                  SELECT id FROM claim_batches WHERE occurrence_id = $2 AND worker = $3
                  ORDER BY id FOR UPDATE SKIP LOCKED)
              RETURNING occurrence_id, first_id, last_id)
-         SELECT COALESCE(sum((SELECT count(*) FROM deliveries d WHERE {HELD_BY_BATCH})), 0)::bigint
-         FROM renewed b"
+         SELECT {} FROM renewed b",
+        rows_held()
     )))
     .bind(i64::try_from(lease.length.as_millis()).unwrap_or(i64::MAX))
     .bind(occurrence_id)

@@ -11,7 +11,7 @@ use rassylka_store::{
 use sqlx::Row;
 
 use crate::batches::{
-    CLAIMED_TO, HELD_BY_BATCH, UNCLAIMED_FRESH, claim_fresh, expired_fresh, renew_batches,
+    CLAIMED_TO, UNCLAIMED_FRESH, claim_fresh, expired_fresh, holds_a_row, renew_batches, rows_held,
 };
 use crate::freeze::PgFreeze;
 use crate::queue::{claim_in, record_in};
@@ -203,16 +203,13 @@ impl OccurrenceStore for PgStore {
         if state.as_deref() != Some(OccurrenceState::Frozen.as_str()) {
             return Ok(false);
         }
-        // Rows held by a batch are looked for in each batch's id range (a subquery per batch,
-        // never a join that could scan every delivery); fresh rows not claimed, after
-        // `claimed_to`.
         let open: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = $1 AND lane = 'queued')
                  OR EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = $1 AND lane = 'standby')
                  OR EXISTS (SELECT 1 FROM deliveries WHERE occurrence_id = $1 AND lane = 'sending')
-                 OR EXISTS (SELECT 1 FROM claim_batches b WHERE b.occurrence_id = $1
-                            AND (SELECT true FROM deliveries d WHERE {HELD_BY_BATCH} LIMIT 1))
-                 OR EXISTS (SELECT 1 FROM deliveries d WHERE {UNCLAIMED_FRESH})"
+                 OR EXISTS (SELECT 1 FROM claim_batches b WHERE b.occurrence_id = $1 AND {})
+                 OR EXISTS (SELECT 1 FROM deliveries d WHERE {UNCLAIMED_FRESH})",
+            holds_a_row()
         )))
         .bind(id)
         .fetch_one(&mut *tx)
@@ -474,12 +471,10 @@ impl QueueStore for PgStore {
     }
 
     async fn sending(&self, occurrence_id: i64) -> Result<u64, StoreError> {
-        // Each batch's rows are counted through its own id range, in a subquery per batch: as a
-        // join it could be planned as a scan of every delivery.
         let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT (SELECT count(*) FROM deliveries WHERE occurrence_id = $1 AND lane = 'sending')
-                  + (SELECT COALESCE(sum((SELECT count(*) FROM deliveries d WHERE {HELD_BY_BATCH})), 0)
-                     FROM claim_batches b WHERE b.occurrence_id = $1)::bigint"
+                  + (SELECT {} FROM claim_batches b WHERE b.occurrence_id = $1)",
+            rows_held()
         )))
         .bind(occurrence_id)
         .fetch_one(&self.pool)
