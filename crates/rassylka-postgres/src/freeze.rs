@@ -20,7 +20,7 @@ pub(crate) struct PgFreeze {
     pub(crate) occurrence_id: i64,
     pub(crate) now: i64,
     pub(crate) keys: KeyOrder,
-    /// The first and last id of the fresh rows written so far.
+    /// The first and last id of the fresh rows written so far (ids grow chunk by chunk).
     pub(crate) fresh: Option<(i64, i64)>,
 }
 
@@ -124,10 +124,7 @@ impl Freeze for PgFreeze {
             .await
             .map_err(db)?;
             if let (Some(first), Some(last)) = (first, last) {
-                self.fresh = Some(match self.fresh {
-                    Some((before, after)) => (before.min(first), after.max(last)),
-                    None => (first, last),
-                });
+                self.fresh = Some((self.fresh.map_or(first, |(before, _)| before), last));
             }
         }
         Ok(())
