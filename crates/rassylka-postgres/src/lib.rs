@@ -18,11 +18,11 @@
 //! # Several workers
 //! A delivery frozen due at once is claimed by batch: a claim takes the occurrence's next fresh
 //! rows in id order and writes one batch row (worker, lease) for them instead of writing each
-//! row, under the occurrence's row lock (taken before the claim's statement, held to its commit); each
-//! row is written once, with its result, in place: the queue's indexes name their rows by a
-//! generated `lane`, NULL for a fresh row and a settled one alike, and pages are left half
-//! empty, so PostgreSQL keeps the new version on its page without an index entry. A claim
-//! finds fresh rows by id, between the occurrence's `claimed_to` and its last fresh row, a few
+//! row, under the occurrence's row lock (taken before the claim's statement, held to its
+//! commit); each row is written once, with its result, in place: the queue's indexes name
+//! their rows by a generated `lane`, NULL for a fresh row and a settled one alike, and pages
+//! are left half empty, so PostgreSQL keeps the new version on its page without an index
+//! entry. A claim finds fresh rows by id, between the occurrence's `claimed_to` and its last fresh row, a few
 //! batches' worth of ids per statement whatever the planner guesses. Rows queued otherwise (a
 //! later send window, a retry, a fallback) are claimed one by one with `FOR UPDATE SKIP
 //! LOCKED`, skipping rows another worker is locking. A lease is a deadline on the **server's**
