@@ -192,6 +192,32 @@ async fn old_claims_stay_fenced(
     assert!(migrated.finish_occurrence(occurrence_id).await.unwrap());
 }
 
+/// Every batch of up to `limit` rows `lease` claims of the occurrence until a claim is empty.
+async fn claim_all(
+    store: &dyn Store,
+    occurrence_id: i64,
+    lease: &rassylka_store::Lease,
+    limit: usize,
+) -> Vec<rassylka_store::Delivery> {
+    let mut claimed = Vec::new();
+    loop {
+        let batch = store
+            .claim(
+                occurrence_id,
+                lease,
+                rassylka_store::conformance::now(),
+                limit,
+            )
+            .await
+            .unwrap();
+        assert!(batch.len() <= limit);
+        if batch.is_empty() {
+            return claimed;
+        }
+        claimed.extend(batch);
+    }
+}
+
 /// A result saying `d` was sent, at the attempt it was claimed for.
 fn sent(d: &rassylka_store::Delivery) -> rassylka_store::Settle {
     rassylka_store::Settle {
@@ -288,14 +314,7 @@ async fn a_version_4_journal_mid_send_is_migrated_and_finished() {
         worker: "new".into(),
         length: std::time::Duration::from_secs(60),
     };
-    let mut claimed = Vec::new();
-    loop {
-        let batch = migrated.claim(o.id, &lease, now(), 2).await.unwrap();
-        if batch.is_empty() {
-            break;
-        }
-        claimed.extend(batch);
-    }
+    let claimed = claim_all(migrated.as_ref(), o.id, &lease, 2).await;
     assert_eq!(
         claimed.len(),
         5,
@@ -361,15 +380,7 @@ async fn claims_find_fresh_rows_among_the_ids_of_another_freeze() {
         length: std::time::Duration::from_secs(60),
     };
     for (o, limit, expected) in [(a, 1, 5), (b, 2, 10)] {
-        let mut claimed = Vec::new();
-        loop {
-            let batch = store.claim(o.id, &lease, now(), limit).await.unwrap();
-            assert!(batch.len() <= limit);
-            if batch.is_empty() {
-                break;
-            }
-            claimed.extend(batch);
-        }
+        let claimed = claim_all(&store, o.id, &lease, limit).await;
         assert_eq!(claimed.len(), expected);
         assert!(
             claimed
@@ -412,20 +423,13 @@ async fn a_claim_waiting_for_a_freeze_claims_what_the_freeze_wrote() {
     };
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     freeze.commit().await.unwrap();
-    let mut claimed = waiting.await.unwrap();
+    let waited = waiting.await.unwrap();
     assert_eq!(
-        claimed.len(),
+        waited.len(),
         2,
         "the claim waited for the freeze and took its first rows"
     );
-    loop {
-        let batch = store.claim(o.id, &lease, now(), 2).await.unwrap();
-        if batch.is_empty() {
-            break;
-        }
-        claimed.extend(batch);
-    }
-    assert_eq!(claimed.len(), 6);
+    assert_eq!(claim_all(store.as_ref(), o.id, &lease, 2).await.len(), 4);
     assert_eq!(store.counts(o.id).await.unwrap().queued, 0);
 }
 
