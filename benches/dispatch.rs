@@ -219,8 +219,9 @@ fn measure(n: usize, bonus: bool, backend: Backend) {
         dispatchers[0].save(&mailing).await.unwrap();
         dispatchers[0].confirm("m-bench").await.unwrap();
         // Every worker runs what is due at once: one freezes, the others wait for it and
-        // then claim beside it. One worker runs in this task, as an application's `main`
-        // runs it; several are spawned, each a task of its own.
+        // then claim beside it. One worker is awaited here, on the thread that blocks on the
+        // runtime, as an application's `main` (and `campaign run`) runs it; several are
+        // spawned, each a task of its own.
         let reports: Vec<rassylka::RunReport> = if let [one] = dispatchers.as_slice() {
             vec![one.run_due().await.unwrap()]
         } else {
