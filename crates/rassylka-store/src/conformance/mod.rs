@@ -34,6 +34,7 @@ macro_rules! conformance_tests {
             claims_hand_each_delivery_to_one_worker,
             claims_respect_due_times,
             results_are_fenced_by_holder_and_attempt,
+            refused_results_deep_in_a_large_set_leave_the_others_written,
             expired_leases_are_recovered_and_late_results_refused,
             renewed_leases_do_not_expire,
             group_effects_fall_back_close_and_hold,

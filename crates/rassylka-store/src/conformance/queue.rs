@@ -104,6 +104,28 @@ pub async fn results_are_fenced_by_holder_and_attempt(store: Arc<dyn Store>) {
     assert_eq!(rows[0].worker, None, "a settled row is held by nobody");
 }
 
+/// A large set of results, some refused far into it, writes every other one: a backend that
+/// writes results in chunks and undoes a chunk to find its refused rows keeps the chunks
+/// before it.
+pub async fn refused_results_deep_in_a_large_set_leave_the_others_written(store: Arc<dyn Store>) {
+    let o = frozen(&store, "m-1/o", audience("m-1/o", 2_500)).await;
+    let claimed = store.claim(o.id, &long("w-a"), now(), 2_500).await.unwrap();
+    assert_eq!(claimed.len(), 2_500);
+    let stale: HashSet<i64> = claimed[2_100..2_105].iter().map(|d| d.id).collect();
+    let results: Vec<Settle> = claimed
+        .iter()
+        .map(|d| sent(d.id, if stale.contains(&d.id) { 9 } else { 1 }))
+        .collect();
+    let recorded = store
+        .record(o.id, Fence::Holder("w-a"), &results, now())
+        .await
+        .unwrap();
+    let refused: HashSet<i64> = recorded.refused.into_iter().collect();
+    assert_eq!(refused, stale);
+    let counts = store.counts(o.id).await.unwrap();
+    assert_eq!((counts.sent, counts.sending), (2_495, 5));
+}
+
 /// A lease that runs out hands the rows to recovery; the late result of the old holder is
 /// refused.
 pub async fn expired_leases_are_recovered_and_late_results_refused(store: Arc<dyn Store>) {
