@@ -1,42 +1,60 @@
 //! Unsubscribes that arrive while an occurrence is being sent: the freeze already planned the
-//! recipient, but advertising must stop when asked (38-FZ art. 18), so each claim is checked
-//! and its rows for such recipients are skipped instead of sent.
+//! recipient, but advertising must stop when asked (38-FZ art. 18), so each claimed batch is
+//! checked and their rows are skipped instead of sent.
 
 use std::collections::HashSet;
 
+use rassylka_model::MessageClass;
+
+use crate::DispatchError;
+use crate::dispatcher::Rassylka;
+use crate::mailing::Mailing;
 use crate::plan::UNSUBSCRIBED;
-use crate::store::{Delivery, GroupEffect, Outcome, Settle, Store, StoreError};
+use crate::store::{Delivery, GroupEffect, Outcome, Settle};
 
-/// The recipients of `claimed` who unsubscribed since the freeze; none unless `advertising`.
-///
-/// # Errors
-/// When the journal cannot be read.
-pub(crate) async fn unsubscribed_among(
-    store: &dyn Store,
-    advertising: bool,
-    claimed: &[Delivery],
-) -> Result<HashSet<String>, StoreError> {
-    if !advertising || claimed.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let ids: Vec<&str> = claimed
-        .iter()
-        .map(|d| d.planned.recipient_id.as_str())
-        .collect();
-    Ok(store.unsubscribed_among(&ids).await?.into_iter().collect())
-}
+/// Deliveries to send, and what to record for those not to send.
+type Split = (Vec<Delivery>, Vec<Settle>);
 
-/// The skip recorded for a delivery to someone who unsubscribed: the rest of their priority
-/// group closes with it.
-pub(crate) fn skip_unsubscribed(delivery: &Delivery) -> Settle {
-    Settle {
-        id: delivery.id,
-        attempt: delivery.attempts,
-        outcome: Outcome::Skip {
-            reason: UNSUBSCRIBED.into(),
-        },
-        then: GroupEffect::Close {
-            reason: UNSUBSCRIBED.into(),
-        },
+impl Rassylka {
+    /// Splits a claimed batch of an advertising mailing: the deliveries to send, and skips
+    /// (closing their priority groups) for recipients who unsubscribed since the freeze. On a
+    /// journal error the batch comes back whole, to be put back.
+    pub(crate) async fn unsubscribed_since(
+        &self,
+        mailing: &Mailing,
+        claimed: Vec<Delivery>,
+    ) -> Result<Split, (Vec<Delivery>, DispatchError)> {
+        if mailing.class != MessageClass::Advertising || claimed.is_empty() {
+            return Ok((claimed, Vec::new()));
+        }
+        let looked_up = {
+            let ids: Vec<&str> = claimed
+                .iter()
+                .map(|d| d.planned.recipient_id.as_str())
+                .collect();
+            self.store().unsubscribed_among(&ids).await
+        };
+        let gone: HashSet<String> = match looked_up {
+            Ok(gone) if gone.is_empty() => return Ok((claimed, Vec::new())),
+            Ok(gone) => gone.into_iter().collect(),
+            Err(e) => return Err((claimed, e.into())),
+        };
+        let (skipped, kept): (Vec<Delivery>, Vec<Delivery>) = claimed
+            .into_iter()
+            .partition(|d| gone.contains(&d.planned.recipient_id));
+        let settles = skipped
+            .iter()
+            .map(|d| Settle {
+                id: d.id,
+                attempt: d.attempts,
+                outcome: Outcome::Skip {
+                    reason: UNSUBSCRIBED.into(),
+                },
+                then: GroupEffect::Close {
+                    reason: UNSUBSCRIBED.into(),
+                },
+            })
+            .collect();
+        Ok((kept, settles))
     }
 }
